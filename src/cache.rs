@@ -1,0 +1,342 @@
+//! The avatar metadata cache: what we currently believe each JID's avatar
+//! is, change detection, and the memory of which JIDs use PEP avatars.
+//!
+//! Keys are whatever the binding uses to name a JID (a string here); values
+//! are lists of [`Record`]s. A binding may attach a ready-made "view" (the
+//! list of descriptor objects handed to users) to an entry so that repeated
+//! lookups return the same object without rebuilding it.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use crate::info::{AvatarInfo, SourceKind};
+use crate::lru::Lru;
+
+/// One avatar source of a JID: how to fetch it and its fields.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Record {
+    pub kind: SourceKind,
+    pub info: AvatarInfo,
+}
+
+/// A cached value: the records and, optionally, the binding's view of them.
+#[derive(Debug)]
+pub struct Entry<V> {
+    pub records: Vec<Record>,
+    pub view: Option<V>,
+}
+
+impl<V> Default for Entry<V> {
+    fn default() -> Self {
+        Self {
+            records: Vec::new(),
+            view: None,
+        }
+    }
+}
+
+/// The outcome of [`MetadataCache::store`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// The records differ from what was cached: listeners must be told.
+    Changed,
+    /// Same records as before: nothing to announce.
+    Unchanged,
+}
+
+/// A token for one metadata request, see [`MetadataCache::begin_request`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestToken(pub u64);
+
+/// Default number of JIDs remembered as having a PEP avatar.
+pub const DEFAULT_PEP_MEMORY: usize = 10_000;
+
+/// Metadata per JID, bounded, with change detection.
+pub struct MetadataCache<K, V> {
+    entries: Lru<K, Entry<V>>,
+    has_pep: Lru<K, ()>,
+    /// Per-JID generation for JIDs with a request in flight: a notification
+    /// bumps it, so an older request result cannot overwrite a newer event.
+    in_flight: HashMap<K, (u64, usize)>,
+    next_generation: u64,
+    /// Entries dropped because the cache was full.
+    pub evictions: u64,
+}
+
+impl<K: Hash + Eq + Clone + Default, V> MetadataCache<K, V> {
+    /// A cache of at most `capacity` JIDs.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: Lru::new(capacity),
+            has_pep: Lru::new(DEFAULT_PEP_MEMORY.max(capacity)),
+            in_flight: HashMap::new(),
+            next_generation: 0,
+            evictions: 0,
+        }
+    }
+
+    /// The maximum number of cached JIDs.
+    pub fn capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+
+    /// Change the maximum number of cached JIDs (evicting as needed). The
+    /// PEP memory grows with it, never below its default.
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.evictions += self.entries.set_capacity(capacity) as u64;
+        self.has_pep.set_capacity(DEFAULT_PEP_MEMORY.max(capacity));
+    }
+
+    /// Number of cached JIDs.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The cached entry for `key`, marked as recently used.
+    pub fn lookup(&mut self, key: &K) -> Option<&mut Entry<V>> {
+        self.entries.get(key)
+    }
+
+    /// Every view attached to an entry (for the binding's garbage collector).
+    pub fn views(&self) -> impl Iterator<Item = &V> {
+        self.entries.iter().filter_map(|(_, e)| e.view.as_ref())
+    }
+
+    /// The cached entry for `key`, not marked as used.
+    pub fn peek_mut(&mut self, key: &K) -> Option<&mut Entry<V>> {
+        self.entries.peek_mut(key)
+    }
+
+    /// Whether `key` is cached (not counted as use).
+    pub fn contains(&self, key: &K) -> bool {
+        self.entries.contains(key)
+    }
+
+    /// Store `records` for `key` and say whether they differ from the cached
+    /// ones. An unchanged entry keeps its view; a changed one loses it.
+    pub fn store(&mut self, key: &K, records: Vec<Record>) -> Stored {
+        if let Some(entry) = self.entries.get(key) {
+            if entry.records == records {
+                return Stored::Unchanged;
+            }
+            entry.records = records;
+            entry.view = None;
+            return Stored::Changed;
+        }
+        self.evictions += self.entries.insert(
+            key.clone(),
+            Entry {
+                records,
+                view: None,
+            },
+        ) as u64;
+        Stored::Changed
+    }
+
+    /// A PEP event for `key` (XEP-0084 §4.3): store it, remember that the JID
+    /// uses PEP avatars, and make any request in flight for it stale.
+    pub fn pep_event(&mut self, key: &K, records: Vec<Record>) -> Stored {
+        self.mark_has_pep(key);
+        self.supersede_requests(key);
+        self.store(key, records)
+    }
+
+    /// A XEP-0153 photo hash seen in a presence from `key`: stored only when
+    /// the JID is not known to use PEP avatars (PEP wins over vCard). `None`
+    /// when it was ignored for that reason.
+    pub fn vcard_event(&mut self, key: &K, records: Vec<Record>) -> Option<Stored> {
+        if self.has_pep.contains(key) {
+            return None;
+        }
+        self.supersede_requests(key);
+        Some(self.store(key, records))
+    }
+
+    /// Forget `key` (a MUC occupant left, or `require_fresh`).
+    pub fn forget(&mut self, key: &K) {
+        self.entries.remove(key);
+    }
+
+    /// Remember that `key` publishes its avatar over PEP.
+    pub fn mark_has_pep(&mut self, key: &K) {
+        self.has_pep.insert(key.clone(), ());
+    }
+
+    /// Whether `key` is known to publish its avatar over PEP.
+    pub fn has_pep(&self, key: &K) -> bool {
+        self.has_pep.contains(key)
+    }
+
+    /// Start a metadata request for `key`; pass the token to
+    /// [`finish_request`](Self::finish_request) with its result.
+    pub fn begin_request(&mut self, key: &K) -> RequestToken {
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let slot = self.in_flight.entry(key.clone()).or_insert((generation, 0));
+        slot.1 += 1;
+        RequestToken(slot.0)
+    }
+
+    /// Finish a request: store its records unless an event arrived for `key`
+    /// since it began or the entry was filled meanwhile, in which case the
+    /// newer cached value wins (and `None` is returned). Every token must be
+    /// finished exactly once, also when the request failed (`records = None`).
+    pub fn finish_request(
+        &mut self,
+        key: &K,
+        token: RequestToken,
+        records: Option<Vec<Record>>,
+    ) -> Option<Stored> {
+        let current = match self.in_flight.get_mut(key) {
+            Some(slot) => {
+                let current = slot.0;
+                slot.1 -= 1;
+                if slot.1 == 0 {
+                    self.in_flight.remove(key);
+                }
+                current
+            }
+            None => return None,
+        };
+        let records = records?;
+        if current != token.0 || self.entries.contains(key) {
+            return None;
+        }
+        Some(self.store(key, records))
+    }
+
+    /// Number of JIDs with a metadata request in flight.
+    pub fn requests_in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Forget everything tied to the connection (stream destroyed).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.has_pep.clear();
+        for slot in self.in_flight.values_mut() {
+            self.next_generation += 1;
+            slot.0 = self.next_generation;
+        }
+    }
+
+    fn supersede_requests(&mut self, key: &K) {
+        if let Some(slot) = self.in_flight.get_mut(key) {
+            self.next_generation += 1;
+            slot.0 = self.next_generation;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str) -> Record {
+        Record {
+            kind: SourceKind::Pubsub,
+            info: AvatarInfo {
+                id: id.to_string(),
+                mime_type: Some("image/png".into()),
+                nbytes: Some(1),
+                width: None,
+                height: None,
+                url: None,
+            },
+        }
+    }
+
+    fn cache(cap: usize) -> MetadataCache<String, u32> {
+        MetadataCache::new(cap)
+    }
+
+    #[test]
+    fn change_detection_keeps_views_of_unchanged_entries() {
+        let mut c = cache(10);
+        let k = "a@x".to_string();
+        assert_eq!(c.pep_event(&k, vec![rec("1")]), Stored::Changed);
+        c.lookup(&k).unwrap().view = Some(7);
+        assert_eq!(c.pep_event(&k, vec![rec("1")]), Stored::Unchanged);
+        assert_eq!(c.lookup(&k).unwrap().view, Some(7));
+        assert_eq!(c.pep_event(&k, vec![rec("2")]), Stored::Changed);
+        assert_eq!(c.lookup(&k).unwrap().view, None);
+        assert_eq!(c.pep_event(&k, vec![]), Stored::Changed);
+    }
+
+    #[test]
+    fn pep_wins_over_vcard() {
+        let mut c = cache(10);
+        let k = "a@x".to_string();
+        assert_eq!(c.vcard_event(&k, vec![rec("v")]), Some(Stored::Changed));
+        c.pep_event(&k, vec![rec("p")]);
+        assert_eq!(c.vcard_event(&k, vec![rec("v2")]), None);
+        assert_eq!(c.lookup(&k).unwrap().records, vec![rec("p")]);
+    }
+
+    #[test]
+    fn an_event_during_a_request_wins() {
+        let mut c = cache(10);
+        let k = "a@x".to_string();
+        let token = c.begin_request(&k);
+        c.forget(&k);
+        c.pep_event(&k, vec![rec("new")]);
+        c.forget(&k); // even if the entry is gone again, the old result loses
+        assert_eq!(c.finish_request(&k, token, Some(vec![rec("old")])), None);
+        assert!(!c.contains(&k));
+        assert_eq!(c.requests_in_flight(), 0);
+
+        let token = c.begin_request(&k);
+        assert_eq!(
+            c.finish_request(&k, token, Some(vec![rec("r")])),
+            Some(Stored::Changed)
+        );
+        assert_eq!(c.lookup(&k).unwrap().records, vec![rec("r")]);
+    }
+
+    #[test]
+    fn concurrent_requests_share_a_generation_and_failures_store_nothing() {
+        let mut c = cache(10);
+        let k = "a@x".to_string();
+        let t1 = c.begin_request(&k);
+        let t2 = c.begin_request(&k);
+        assert_eq!(c.finish_request(&k, t1, None), None);
+        assert_eq!(c.requests_in_flight(), 1);
+        assert_eq!(
+            c.finish_request(&k, t2, Some(vec![])),
+            Some(Stored::Changed)
+        );
+        assert_eq!(c.requests_in_flight(), 0);
+    }
+
+    #[test]
+    fn clear_drops_entries_and_makes_requests_stale() {
+        let mut c = cache(10);
+        let k = "a@x".to_string();
+        c.pep_event(&k, vec![rec("1")]);
+        let t = c.begin_request(&k);
+        c.clear();
+        assert!(c.is_empty() && !c.has_pep(&k));
+        assert_eq!(c.finish_request(&k, t, Some(vec![rec("1")])), None);
+    }
+
+    #[test]
+    fn bounded_and_counts_evictions() {
+        let mut c = cache(3);
+        for i in 0..10 {
+            c.pep_event(&i.to_string(), vec![rec("1")]);
+        }
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.evictions, 7);
+        c.set_capacity(1);
+        assert_eq!((c.len(), c.evictions), (1, 9));
+        assert!(
+            c.has_pep(&"0".to_string()),
+            "the PEP memory is larger than the cache"
+        );
+    }
+}

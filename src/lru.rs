@@ -1,0 +1,282 @@
+//! A bounded map that forgets its least recently used entries.
+//!
+//! Every piece of per-JID state in the core sits in one of these, so that a
+//! peer flooding us with new JIDs (MUC occupants, presences, notifications)
+//! can never grow memory beyond the configured capacity.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+const NIL: usize = usize::MAX;
+
+#[derive(Clone, Copy)]
+struct Link {
+    prev: usize,
+    next: usize,
+}
+
+/// A map with a capacity in entries; inserting beyond it evicts the least
+/// recently used entry. `get` and `insert` count as use, `peek` does not.
+pub struct Lru<K, V> {
+    index: HashMap<K, usize>,
+    slots: Vec<Option<(K, V)>>,
+    links: Vec<Link>,
+    free: Vec<usize>,
+    head: usize,
+    tail: usize,
+    capacity: usize,
+}
+
+impl<K: Hash + Eq + Clone, V> Lru<K, V> {
+    /// An empty map holding at most `capacity` entries (0 holds nothing).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            index: HashMap::new(),
+            slots: Vec::new(),
+            links: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            capacity,
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// The configured capacity.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Change the capacity, evicting the oldest entries if needed; returns
+    /// how many were evicted.
+    pub fn set_capacity(&mut self, capacity: usize) -> usize {
+        self.capacity = capacity;
+        let mut evicted = 0;
+        while self.len() > capacity {
+            self.pop_oldest();
+            evicted += 1;
+        }
+        evicted
+    }
+
+    /// Whether `key` is present (does not count as use).
+    pub fn contains(&self, key: &K) -> bool {
+        self.index.contains_key(key)
+    }
+
+    /// The value for `key`, marking it as most recently used.
+    pub fn get(&mut self, key: &K) -> Option<&mut V> {
+        let at = *self.index.get(key)?;
+        self.move_to_front(at);
+        Some(self.value_mut(at))
+    }
+
+    /// The value for `key` without marking it as used.
+    pub fn peek(&self, key: &K) -> Option<&V> {
+        self.index
+            .get(key)
+            .map(|&at| &self.slots[at].as_ref().expect("live slot").1)
+    }
+
+    /// The value for `key`, mutably, without marking it as used.
+    pub fn peek_mut(&mut self, key: &K) -> Option<&mut V> {
+        let at = *self.index.get(key)?;
+        Some(self.value_mut(at))
+    }
+
+    /// Insert or replace; returns the number of entries evicted to make room.
+    pub fn insert(&mut self, key: K, value: V) -> usize {
+        if let Some(&at) = self.index.get(&key) {
+            *self.value_mut(at) = value;
+            self.move_to_front(at);
+            return 0;
+        }
+        if self.capacity == 0 {
+            return 0;
+        }
+        let mut evicted = 0;
+        while self.len() >= self.capacity {
+            self.pop_oldest();
+            evicted += 1;
+        }
+        let slot = Some((key.clone(), value));
+        let at = match self.free.pop() {
+            Some(at) => {
+                self.slots[at] = slot;
+                at
+            }
+            None => {
+                self.slots.push(slot);
+                self.links.push(Link {
+                    prev: NIL,
+                    next: NIL,
+                });
+                self.slots.len() - 1
+            }
+        };
+        self.link_front(at);
+        self.index.insert(key, at);
+        evicted
+    }
+
+    /// Remove `key`, returning its value.
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        let at = self.index.remove(key)?;
+        Some(self.release(at).1)
+    }
+
+    /// Remove and return the least recently used entry.
+    pub fn pop_oldest(&mut self) -> Option<(K, V)> {
+        if self.tail == NIL {
+            return None;
+        }
+        let at = self.tail;
+        let (key, value) = self.release(at);
+        self.index.remove(&key);
+        Some((key, value))
+    }
+
+    /// Forget everything (the capacity stays).
+    pub fn clear(&mut self) {
+        self.index.clear();
+        self.slots.clear();
+        self.links.clear();
+        self.free.clear();
+        self.head = NIL;
+        self.tail = NIL;
+    }
+
+    /// Entries from most to least recently used.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        let mut at = self.head;
+        std::iter::from_fn(move || {
+            if at == NIL {
+                return None;
+            }
+            let (key, value) = self.slots[at].as_ref().expect("live slot");
+            at = self.links[at].next;
+            Some((key, value))
+        })
+    }
+
+    fn value_mut(&mut self, at: usize) -> &mut V {
+        &mut self.slots[at].as_mut().expect("live slot").1
+    }
+
+    fn release(&mut self, at: usize) -> (K, V) {
+        self.unlink(at);
+        self.free.push(at);
+        self.slots[at].take().expect("live slot")
+    }
+
+    fn unlink(&mut self, at: usize) {
+        let Link { prev, next } = self.links[at];
+        match prev {
+            NIL => self.head = next,
+            p => self.links[p].next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.links[n].prev = prev,
+        }
+    }
+
+    fn link_front(&mut self, at: usize) {
+        self.links[at] = Link {
+            prev: NIL,
+            next: self.head,
+        };
+        if self.head != NIL {
+            self.links[self.head].prev = at;
+        }
+        self.head = at;
+        if self.tail == NIL {
+            self.tail = at;
+        }
+    }
+
+    fn move_to_front(&mut self, at: usize) {
+        if self.head != at {
+            self.unlink(at);
+            self.link_front(at);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(lru: &Lru<String, u32>) -> Vec<&str> {
+        lru.iter().map(|(k, _)| k.as_str()).collect()
+    }
+
+    #[test]
+    fn evicts_the_least_recently_used() {
+        let mut lru = Lru::new(2);
+        assert_eq!(lru.insert("a".to_string(), 1), 0);
+        lru.insert("b".to_string(), 2);
+        lru.get(&"a".to_string());
+        assert_eq!(lru.insert("c".to_string(), 3), 1);
+        assert_eq!(keys(&lru), ["c", "a"]);
+        assert!(!lru.contains(&"b".to_string()));
+    }
+
+    #[test]
+    fn peek_does_not_touch_and_replace_does_not_grow() {
+        let mut lru = Lru::new(2);
+        lru.insert("a".to_string(), 1);
+        lru.insert("b".to_string(), 2);
+        assert_eq!(lru.peek(&"a".to_string()), Some(&1));
+        lru.insert("b".to_string(), 20);
+        assert_eq!(lru.len(), 2);
+        lru.insert("c".to_string(), 3);
+        assert_eq!(keys(&lru), ["c", "b"]);
+        assert_eq!(lru.peek(&"b".to_string()), Some(&20));
+    }
+
+    #[test]
+    fn remove_clear_capacity_and_slot_reuse() {
+        let mut lru = Lru::new(3);
+        for (i, k) in ["a", "b", "c"].into_iter().enumerate() {
+            lru.insert(k.to_string(), i as u32);
+        }
+        assert_eq!(lru.remove(&"b".to_string()), Some(1));
+        assert_eq!(lru.remove(&"b".to_string()), None);
+        lru.insert("d".to_string(), 4);
+        assert_eq!(lru.slots.len(), 3, "the freed slot is reused");
+        assert_eq!(keys(&lru), ["d", "c", "a"]);
+        assert_eq!(lru.set_capacity(1), 2);
+        assert_eq!(keys(&lru), ["d"]);
+        lru.clear();
+        assert!(lru.is_empty());
+        assert_eq!(lru.pop_oldest(), None);
+    }
+
+    #[test]
+    fn zero_capacity_holds_nothing() {
+        let mut lru = Lru::new(0);
+        lru.insert("a".to_string(), 1);
+        assert!(lru.is_empty());
+    }
+
+    #[test]
+    fn stays_bounded_under_a_flood() {
+        let mut lru = Lru::new(100);
+        for i in 0..100_000u32 {
+            lru.insert(i.to_string(), i);
+        }
+        assert_eq!(lru.len(), 100);
+        assert!(lru.slots.len() <= 100);
+        assert_eq!(lru.iter().next().map(|(_, v)| *v), Some(99_999));
+    }
+}

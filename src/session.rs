@@ -1,0 +1,439 @@
+//! Everything the avatar service knows for one connection, and the decisions
+//! it takes on each event: PEP notifications, presences, metadata requests,
+//! failed fetches. The binding feeds events in and acts on the answers.
+
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+use crate::cache::{Entry, MetadataCache, Record, RequestToken, Stored};
+use crate::ids::{is_sha1_hex, sha1_hex};
+use crate::info::{validate_infos, AvatarInfo, RawInfo, SourceKind};
+use crate::lru::Lru;
+use crate::vcard_state::{is_hash_or_empty, RehashToken, VCardState};
+
+/// Default number of cached JIDs (as aioxmpp).
+pub const DEFAULT_METADATA_CACHE_SIZE: usize = 200;
+/// Default cap on `<info/>` entries taken from one metadata item.
+pub const DEFAULT_MAX_INFOS: usize = 16;
+/// Default time a failed fetch for one (JID, id) is not retried.
+pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(300);
+/// Most (JID, id) failures remembered.
+pub const MAX_NEGATIVE_ENTRIES: usize = 4096;
+
+/// Kinds of IQ the service sends, for [`Stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IqKind {
+    Metadata,
+    Data,
+    VCard,
+}
+
+/// Counters of the service's work (images are counted by the store).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub iq_metadata: u64,
+    pub iq_data: u64,
+    pub iq_vcard: u64,
+    pub requests_coalesced: u64,
+    pub negative_cache_hits: u64,
+    pub infos_dropped: u64,
+    pub presence_hashes_ignored: u64,
+}
+
+/// A presence from `from_full` that carries (or lacks) XEP-0153 data.
+#[derive(Clone, Copy, Debug)]
+pub struct Presence<'a, K> {
+    pub from_full: &'a K,
+    pub from_bare: &'a K,
+    /// Sent by another resource of our own account.
+    pub own_other_resource: bool,
+    /// Sent by a MUC occupant (XEP-0045 `<x xmlns='…muc#user'/>` present).
+    pub muc: bool,
+    /// `None`: no `vcard-temp:x:update`; `Some(photo)`: its `<photo/>` text.
+    pub update: Option<Option<&'a str>>,
+}
+
+/// What the binding must do after a presence.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PresenceOutcome {
+    /// The metadata cache entry that changed: `true` for the full JID (MUC
+    /// occupant), `false` for the bare JID.
+    pub changed: Option<bool>,
+    /// A vCard rehash to run for our own account.
+    pub rehash: Option<RehashToken>,
+}
+
+/// Per-connection avatar state.
+pub struct AvatarSession<K, V> {
+    pub cache: MetadataCache<K, V>,
+    pub vcard: VCardState<K>,
+    negative: Lru<(K, String), Instant>,
+    negative_ttl: Duration,
+    max_infos: usize,
+    pub stats: Stats,
+}
+
+impl<K: Hash + Eq + Clone + Default, V> Default for AvatarSession<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Hash + Eq + Clone + Default, V> AvatarSession<K, V> {
+    /// A session with aioxmpp's defaults.
+    pub fn new() -> Self {
+        Self {
+            cache: MetadataCache::new(DEFAULT_METADATA_CACHE_SIZE),
+            vcard: VCardState::new(),
+            negative: Lru::new(MAX_NEGATIVE_ENTRIES),
+            negative_ttl: DEFAULT_NEGATIVE_TTL,
+            max_infos: DEFAULT_MAX_INFOS,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Most `<info/>` entries taken from one metadata item.
+    pub fn max_infos(&self) -> usize {
+        self.max_infos
+    }
+
+    /// Change the cap on `<info/>` entries per metadata item (at least 1).
+    pub fn set_max_infos(&mut self, max: usize) {
+        self.max_infos = max.max(1);
+    }
+
+    /// How long a failed fetch is not retried.
+    pub fn negative_ttl(&self) -> Duration {
+        self.negative_ttl
+    }
+
+    /// Change how long a failed fetch is not retried (zero disables it).
+    pub fn set_negative_ttl(&mut self, ttl: Duration) {
+        self.negative_ttl = ttl;
+    }
+
+    /// Turn received `<info/>` fields into records (XEP-0084 §4.2.1): an
+    /// entry with a `url` is fetched over HTTP, the others from the data node.
+    pub fn records_from_infos(&mut self, raws: &[RawInfo<'_>]) -> Vec<Record> {
+        let (infos, dropped) = validate_infos(raws, self.max_infos);
+        self.stats.infos_dropped += dropped as u64;
+        infos
+            .into_iter()
+            .map(|info| Record {
+                kind: if info.url.is_some() {
+                    SourceKind::Http
+                } else {
+                    SourceKind::Pubsub
+                },
+                info,
+            })
+            .collect()
+    }
+
+    /// A PEP metadata notification from `key`.
+    pub fn pep_notification(&mut self, key: &K, raws: &[RawInfo<'_>]) -> Stored {
+        let records = self.records_from_infos(raws);
+        self.cache.pep_event(key, records)
+    }
+
+    /// A presence (available or changed) carrying XEP-0153 data or not.
+    pub fn presence(&mut self, p: &Presence<'_, K>) -> PresenceOutcome {
+        let mut outcome = PresenceOutcome::default();
+        if p.own_other_resource {
+            outcome.rehash = self.vcard.own_resource_presence(p.from_full, p.update);
+        }
+        let Some(Some(photo)) = p.update else {
+            return outcome;
+        };
+        if !is_hash_or_empty(photo) {
+            self.stats.presence_hashes_ignored += 1;
+            return outcome;
+        }
+        let key = if p.muc { p.from_full } else { p.from_bare };
+        // XEP-0153 §3.1: an empty <photo/> means "no avatar".
+        let records = if photo.is_empty() {
+            Vec::new()
+        } else {
+            vec![vcard_record(photo, None, None)]
+        };
+        if let Some(Stored::Changed) = self.cache.vcard_event(key, records) {
+            outcome.changed = Some(p.muc);
+        }
+        outcome
+    }
+
+    /// A presence of type unavailable.
+    pub fn unavailable(
+        &mut self,
+        from_full: &K,
+        own_other_resource: bool,
+        muc: bool,
+    ) -> Option<RehashToken> {
+        if muc {
+            self.cache.forget(from_full);
+        }
+        if own_other_resource {
+            return self.vcard.own_resource_unavailable(from_full);
+        }
+        None
+    }
+
+    /// The cached entry for `key` (counted as a cache hit or miss).
+    pub fn cached(&mut self, key: &K) -> Option<&mut Entry<V>> {
+        let entry = self.cache.lookup(key);
+        match entry {
+            Some(_) => self.stats.cache_hits += 1,
+            None => self.stats.cache_misses += 1,
+        }
+        entry
+    }
+
+    /// Start a metadata request for `key`; with `require_fresh` the cached
+    /// entry is dropped first (and the call counts as a cache miss).
+    pub fn begin_request(&mut self, key: &K, require_fresh: bool) -> RequestToken {
+        if require_fresh {
+            self.cache.forget(key);
+            self.stats.cache_misses += 1;
+        }
+        self.cache.begin_request(key)
+    }
+
+    /// The records of a vCard fetched as fallback (XEP-0153 §3.2): the id is
+    /// the SHA-1 of the photo. No photo means no avatar.
+    pub fn vcard_fallback_records(photo: Option<&[u8]>, mime_type: Option<&str>) -> Vec<Record> {
+        match photo {
+            None => Vec::new(),
+            Some(data) => vec![vcard_record(
+                &sha1_hex(data),
+                mime_type,
+                Some(data.len() as i64),
+            )],
+        }
+    }
+
+    /// Whether fetching `id` for `key` failed recently (and is not retried).
+    pub fn recently_failed(&mut self, key: &K, id: &str, now: Instant) -> bool {
+        let slot = (key.clone(), id.to_ascii_lowercase());
+        match self.negative.peek(&slot) {
+            Some(until) if *until > now => {
+                self.stats.negative_cache_hits += 1;
+                true
+            }
+            Some(_) => {
+                self.negative.remove(&slot);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Remember that fetching `id` for `key` failed.
+    pub fn record_failure(&mut self, key: &K, id: &str, now: Instant) {
+        if self.negative_ttl.is_zero() || !is_sha1_hex(id) && !id.is_empty() {
+            return;
+        }
+        self.negative.insert(
+            (key.clone(), id.to_ascii_lowercase()),
+            now + self.negative_ttl,
+        );
+    }
+
+    /// Count an IQ sent.
+    pub fn count_iq(&mut self, kind: IqKind) {
+        match kind {
+            IqKind::Metadata => self.stats.iq_metadata += 1,
+            IqKind::Data => self.stats.iq_data += 1,
+            IqKind::VCard => self.stats.iq_vcard += 1,
+        }
+    }
+
+    /// Forget everything tied to the connection (stream destroyed).
+    pub fn clear(&mut self) {
+        self.cache.clear();
+        self.vcard.clear();
+        self.negative.clear();
+    }
+}
+
+/// Whether a pubsub error condition means "no avatar" instead of a failure:
+/// the PEP service or the node does not exist (XEP-0060 §6.5.9.11, §6.5.9.8
+/// and §6.5.9.2 with `feature-not-implemented`). Anything else, such as
+/// `forbidden`, is a real error for the caller.
+pub fn means_no_avatar(condition: &str) -> bool {
+    matches!(condition, "item-not-found" | "feature-not-implemented")
+}
+
+fn vcard_record(id: &str, mime_type: Option<&str>, nbytes: Option<i64>) -> Record {
+    Record {
+        kind: SourceKind::VCard,
+        info: AvatarInfo {
+            id: id.to_owned(),
+            mime_type: mime_type.map(str::to_owned),
+            nbytes,
+            width: None,
+            height: None,
+            url: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::info::RawInt;
+
+    const H1: &str = "A9993E364706816ABA3E25717850C26C9CD0D89D";
+    type Session = AvatarSession<String, ()>;
+
+    fn info(id: &'static str, url: Option<&'static str>) -> RawInfo<'static> {
+        RawInfo {
+            id: Some(id),
+            mime_type: Some("image/png"),
+            nbytes: RawInt::Value(3),
+            width: RawInt::Absent,
+            height: RawInt::Absent,
+            url,
+        }
+    }
+
+    fn presence<'a>(
+        full: &'a String,
+        bare: &'a String,
+        muc: bool,
+        photo: Option<&'a str>,
+    ) -> Presence<'a, String> {
+        Presence {
+            from_full: full,
+            from_bare: bare,
+            own_other_resource: false,
+            muc,
+            update: Some(photo),
+        }
+    }
+
+    #[test]
+    fn notifications_classify_sources_and_count_drops() {
+        let mut s = Session::new();
+        let k = "a@x".to_string();
+        let infos = [
+            info(H1, None),
+            info("bad", None),
+            info(H1, Some("https://x/a.png")),
+        ];
+        assert_eq!(s.pep_notification(&k, &infos), Stored::Changed);
+        let kinds: Vec<_> = s
+            .cache
+            .lookup(&k)
+            .unwrap()
+            .records
+            .iter()
+            .map(|r| r.kind)
+            .collect();
+        assert_eq!(kinds, [SourceKind::Pubsub, SourceKind::Http]);
+        assert_eq!(s.stats.infos_dropped, 1);
+        assert_eq!(s.pep_notification(&k, &infos), Stored::Unchanged);
+    }
+
+    #[test]
+    fn presence_hashes_key_by_bare_or_muc_full_jid() {
+        let mut s = Session::new();
+        let (full, bare) = ("a@x/r".to_string(), "a@x".to_string());
+        assert_eq!(
+            s.presence(&presence(&full, &bare, false, Some(H1))).changed,
+            Some(false)
+        );
+        assert!(s.cache.contains(&bare) && !s.cache.contains(&full));
+        assert_eq!(
+            s.presence(&presence(&full, &bare, false, Some(H1))).changed,
+            None
+        );
+        assert_eq!(
+            s.presence(&presence(&full, &bare, false, Some(""))).changed,
+            Some(false)
+        );
+        assert!(s.cache.lookup(&bare).unwrap().records.is_empty());
+
+        let (occ, room) = ("room@muc/nick".to_string(), "room@muc".to_string());
+        assert_eq!(
+            s.presence(&presence(&occ, &room, true, Some(H1))).changed,
+            Some(true)
+        );
+        s.unavailable(&occ, false, true);
+        assert!(!s.cache.contains(&occ));
+    }
+
+    #[test]
+    fn malformed_presence_hashes_are_ignored() {
+        let mut s = Session::new();
+        let (full, bare) = ("a@x/r".to_string(), "a@x".to_string());
+        assert_eq!(
+            s.presence(&presence(&full, &bare, false, Some("random-id")))
+                .changed,
+            None
+        );
+        assert_eq!(
+            s.presence(&presence(&full, &bare, false, None)).changed,
+            None
+        );
+        assert!(!s.cache.contains(&bare));
+        assert_eq!(s.stats.presence_hashes_ignored, 1);
+    }
+
+    #[test]
+    fn muc_flood_stays_bounded() {
+        let mut s = Session::new();
+        let room = "room@muc".to_string();
+        for i in 0..100_000 {
+            let occ = format!("room@muc/{i}");
+            s.presence(&presence(&occ, &room, true, Some(H1)));
+        }
+        assert_eq!(s.cache.len(), DEFAULT_METADATA_CACHE_SIZE);
+    }
+
+    #[test]
+    fn lookup_counts_hits_and_misses() {
+        let mut s = Session::new();
+        let k = "a@x".to_string();
+        assert!(s.cached(&k).is_none());
+        let t = s.begin_request(&k, false);
+        s.cache.finish_request(&k, t, Some(vec![]));
+        assert!(s.cached(&k).is_some());
+        let t = s.begin_request(&k, true);
+        assert!(!s.cache.contains(&k));
+        s.cache.finish_request(&k, t, None);
+        assert_eq!((s.stats.cache_hits, s.stats.cache_misses), (1, 2));
+    }
+
+    #[test]
+    fn only_missing_nodes_mean_no_avatar() {
+        assert!(means_no_avatar("item-not-found"));
+        assert!(means_no_avatar("feature-not-implemented"));
+        assert!(!means_no_avatar("forbidden"));
+        assert!(!means_no_avatar("service-unavailable"));
+    }
+
+    #[test]
+    fn vcard_fallback_hashes_the_photo() {
+        let recs = Session::vcard_fallback_records(Some(b"abc"), Some("image/png"));
+        assert_eq!(recs[0].info.id, H1.to_lowercase());
+        assert_eq!(recs[0].info.nbytes, Some(3));
+        assert!(Session::vcard_fallback_records(None, None).is_empty());
+    }
+
+    #[test]
+    fn negative_cache_expires_and_new_ids_retry() {
+        let mut s = Session::new();
+        let k = "a@x".to_string();
+        let t0 = Instant::now();
+        s.record_failure(&k, H1, t0);
+        assert!(s.recently_failed(&k, &H1.to_lowercase(), t0 + Duration::from_secs(1)));
+        assert!(!s.recently_failed(&k, "da39a3ee5e6b4b0d3255bfef95601890afd80709", t0));
+        assert!(!s.recently_failed(&k, H1, t0 + DEFAULT_NEGATIVE_TTL + Duration::from_secs(1)));
+        assert_eq!(s.stats.negative_cache_hits, 1);
+        s.set_negative_ttl(Duration::ZERO);
+        s.record_failure(&k, H1, t0);
+        assert!(!s.recently_failed(&k, H1, t0));
+    }
+}
