@@ -1,0 +1,16 @@
+//! Rust core of aioxmpp-avatar.
+//!
+//! The pure modules hold every avatar rule and all state, and know nothing
+//! of Python; `py` is the thin PyO3 layer that exposes them as the
+//! `aioxmpp_avatar._core` extension module.
+
+pub mod avatar_set;
+pub mod cache;
+pub mod ids;
+pub mod images;
+pub mod info;
+pub mod lru;
+pub mod session;
+pub mod vcard_state;
+
+mod py;

@@ -1,0 +1,413 @@
+//! Avatar descriptors: what a JID's avatar is and how to get its image.
+//!
+//! Constructed exactly as aioxmpp's are (user code builds them directly),
+//! subclassable from Python, comparable and hashable by their fields.
+//! `get_image_bytes()` returns the coroutine of
+//! `aioxmpp_avatar._fetch.get_image_bytes`, which fetches and verifies.
+
+use std::hash::{Hash, Hasher};
+
+use pyo3::exceptions::PyDeprecationWarning;
+use pyo3::prelude::*;
+use pyo3::pyclass::CompareOp;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict};
+use pyo3::{PyTraverseError, PyVisit};
+
+use crate::ids::normalize_id;
+use crate::info::{AvatarInfo, SourceKind};
+
+/// Base of every avatar descriptor.
+#[pyclass(module = "aioxmpp_avatar.service", subclass, weakref)]
+pub struct AbstractAvatarDescriptor {
+    pub(crate) remote_jid: Py<PyAny>,
+    pub(crate) kind: SourceKind,
+    pub(crate) info: AvatarInfo,
+    pub(crate) pubsub: Option<Py<PyAny>>,
+    pub(crate) vcard: Option<Py<PyAny>>,
+    pub(crate) image_bytes: Option<Py<PyBytes>>,
+    /// The service that built this descriptor, which fetches through its
+    /// image store; `None` for descriptors built by user code.
+    pub(crate) service: Option<Py<PyAny>>,
+}
+
+impl AbstractAvatarDescriptor {
+    /// A descriptor of `kind` with no fetching helpers attached.
+    pub(crate) fn new(kind: SourceKind, remote_jid: Py<PyAny>, info: AvatarInfo) -> Self {
+        Self {
+            remote_jid,
+            kind,
+            info,
+            pubsub: None,
+            vcard: None,
+            image_bytes: None,
+            service: None,
+        }
+    }
+
+    /// Build the Python object of the class that matches `kind`.
+    pub(crate) fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let kind = self.kind;
+        let init = PyClassInitializer::from(self);
+        Ok(match kind {
+            SourceKind::Pubsub => {
+                Py::new(py, init.add_subclass(PubsubAvatarDescriptor))?.into_any()
+            }
+            SourceKind::Http => Py::new(py, init.add_subclass(HttpAvatarDescriptor))?.into_any(),
+            SourceKind::VCard => Py::new(py, init.add_subclass(VCardAvatarDescriptor))?.into_any(),
+            SourceKind::Abstract => Py::new(py, init)?.into_any(),
+        })
+    }
+
+    fn set_fields(
+        &mut self,
+        remote_jid: Py<PyAny>,
+        id_: String,
+        mime_type: Option<String>,
+        nbytes: Option<i64>,
+        width: Option<i64>,
+        height: Option<i64>,
+        url: Option<String>,
+    ) {
+        self.remote_jid = remote_jid;
+        self.info = AvatarInfo {
+            id: id_,
+            mime_type,
+            nbytes,
+            width,
+            height,
+            url,
+        };
+    }
+}
+
+#[pymethods]
+impl AbstractAvatarDescriptor {
+    #[new]
+    #[pyo3(signature = (remote_jid, id_, *, mime_type=None, nbytes=None, width=None, height=None, url=None, **_kwargs))]
+    #[allow(clippy::too_many_arguments)]
+    fn py_new(
+        remote_jid: Py<PyAny>,
+        id_: String,
+        mime_type: Option<String>,
+        nbytes: Option<i64>,
+        width: Option<i64>,
+        height: Option<i64>,
+        url: Option<String>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> Self {
+        let info = AvatarInfo {
+            id: id_,
+            mime_type,
+            nbytes,
+            width,
+            height,
+            url,
+        };
+        Self::new(SourceKind::Abstract, remote_jid, info)
+    }
+
+    /// Accepts the constructor's arguments again, so that Python subclasses
+    /// can call `super().__init__(remote_jid, id_, **kwargs)`.
+    #[pyo3(signature = (remote_jid, id_, *, mime_type=None, nbytes=None, width=None, height=None, url=None, **_kwargs))]
+    #[allow(clippy::too_many_arguments)]
+    fn __init__(
+        &mut self,
+        remote_jid: Py<PyAny>,
+        id_: String,
+        mime_type: Option<String>,
+        nbytes: Option<i64>,
+        width: Option<i64>,
+        height: Option<i64>,
+        url: Option<String>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) {
+        self.set_fields(remote_jid, id_, mime_type, nbytes, width, height, url);
+    }
+
+    /// The JID this avatar belongs to.
+    #[getter]
+    fn remote_jid(&self, py: Python<'_>) -> Py<PyAny> {
+        self.remote_jid.clone_ref(py)
+    }
+
+    /// The SHA-1 of the image as the peer wrote it; use it on the wire.
+    #[getter]
+    fn id_(&self) -> &str {
+        &self.info.id
+    }
+
+    /// The lowercase SHA-1 of the image; use it for caching and comparison.
+    #[getter]
+    fn normalized_id(&self) -> String {
+        normalize_id(&self.info.id)
+    }
+
+    /// The MIME type of the image data, if known.
+    #[getter]
+    fn mime_type(&self) -> Option<&str> {
+        self.info.mime_type.as_deref()
+    }
+
+    /// The size of the image data in bytes, if known.
+    #[getter]
+    fn nbytes(&self) -> Option<i64> {
+        self.info.nbytes
+    }
+
+    /// The width of the image in pixels, if known.
+    #[getter]
+    fn width(&self) -> Option<i64> {
+        self.info.width
+    }
+
+    /// The height of the image in pixels, if known.
+    #[getter]
+    fn height(&self) -> Option<i64> {
+        self.info.height
+    }
+
+    /// Where the image can be downloaded, for URL sources.
+    #[getter]
+    fn url(&self) -> Option<&str> {
+        self.info.url.as_deref()
+    }
+
+    /// Whether `get_image_bytes()` can fetch the image over XMPP.
+    #[getter]
+    fn can_get_image_bytes_via_xmpp(&self) -> bool {
+        matches!(self.kind, SourceKind::Pubsub | SourceKind::VCard)
+    }
+
+    /// Deprecated alias of `can_get_image_bytes_via_xmpp`.
+    #[getter]
+    fn has_image_data_in_pubsub<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        PyErr::warn(
+            py,
+            &py.get_type::<PyDeprecationWarning>(),
+            c"the has_image_data_in_pubsub attribute is deprecated and will be removed in 1.0; use can_get_image_bytes_via_xmpp",
+            1,
+        )?;
+        slf.getattr(pyo3::intern!(py, "can_get_image_bytes_via_xmpp"))
+    }
+
+    /// Fetch the image data (a coroutine). The bytes are verified against
+    /// the SHA-1 id and the advertised size before they are returned.
+    fn get_image_bytes<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        static FETCH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let py = slf.py();
+        FETCH
+            .import(py, "aioxmpp_avatar._fetch", "get_image_bytes")?
+            .call1((slf,))
+    }
+
+    /// How the image is reached: "pubsub", "vcard", "http" or "abstract".
+    #[getter]
+    fn _kind(&self) -> &'static str {
+        match self.kind {
+            SourceKind::Abstract => "abstract",
+            SourceKind::Pubsub => "pubsub",
+            SourceKind::Http => "http",
+            SourceKind::VCard => "vcard",
+        }
+    }
+
+    #[getter]
+    fn _service(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.service.as_ref().map(|s| s.clone_ref(py))
+    }
+
+    #[getter]
+    fn _pubsub(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.pubsub.as_ref().map(|s| s.clone_ref(py))
+    }
+
+    #[getter]
+    fn _vcard(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.vcard.as_ref().map(|s| s.clone_ref(py))
+    }
+
+    #[getter]
+    fn _image_bytes(&self, py: Python<'_>) -> Option<Py<PyBytes>> {
+        self.image_bytes.as_ref().map(|s| s.clone_ref(py))
+    }
+
+    fn __richcmp__(
+        slf: &Bound<'_, Self>,
+        other: &Bound<'_, PyAny>,
+        op: CompareOp,
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let equal = match other.cast::<AbstractAvatarDescriptor>() {
+            Ok(other) => {
+                let (a, b) = (slf.borrow(), other.borrow());
+                a.kind == b.kind
+                    && a.info == b.info
+                    && a.remote_jid.bind(py).eq(b.remote_jid.bind(py))?
+            }
+            Err(_) => return Ok(py.NotImplemented()),
+        };
+        match op {
+            CompareOp::Eq => Ok(equal.into_pyobject(py)?.to_owned().into_any().unbind()),
+            CompareOp::Ne => Ok((!equal).into_pyobject(py)?.to_owned().into_any().unbind()),
+            _ => Ok(py.NotImplemented()),
+        }
+    }
+
+    fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (self.kind, &self.info, self.remote_jid.bind(py).hash()?).hash(&mut h);
+        Ok(h.finish() as isize)
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let this = slf.borrow();
+        let class = slf.get_type().qualname()?;
+        let mut parts = vec![
+            format!("remote_jid={}", this.remote_jid.bind(slf.py()).str()?),
+            format!("id_={:?}", this.info.id),
+        ];
+        let info = &this.info;
+        if let Some(m) = &info.mime_type {
+            parts.push(format!("mime_type={m:?}"));
+        }
+        for (name, value) in [
+            ("nbytes", info.nbytes),
+            ("width", info.width),
+            ("height", info.height),
+        ] {
+            if let Some(v) = value {
+                parts.push(format!("{name}={v}"));
+            }
+        }
+        if let Some(u) = &info.url {
+            parts.push(format!("url={u:?}"));
+        }
+        Ok(format!("<{} {}>", class, parts.join(" ")))
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.remote_jid)?;
+        for obj in [&self.pubsub, &self.vcard, &self.service]
+            .into_iter()
+            .flatten()
+        {
+            visit.call(obj)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        self.pubsub = None;
+        self.vcard = None;
+        self.service = None;
+    }
+}
+
+/// An avatar whose PNG data is in the owner's PEP data node (XEP-0084).
+#[pyclass(module = "aioxmpp_avatar.service", extends = AbstractAvatarDescriptor, subclass)]
+pub struct PubsubAvatarDescriptor;
+
+#[pymethods]
+impl PubsubAvatarDescriptor {
+    #[new]
+    #[pyo3(signature = (remote_jid, id_, *, pubsub=None, mime_type=None, nbytes=None, width=None, height=None, url=None, **_kwargs))]
+    #[allow(clippy::too_many_arguments)]
+    fn py_new(
+        remote_jid: Py<PyAny>,
+        id_: String,
+        pubsub: Option<Py<PyAny>>,
+        mime_type: Option<String>,
+        nbytes: Option<i64>,
+        width: Option<i64>,
+        height: Option<i64>,
+        url: Option<String>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyClassInitializer<Self> {
+        let info = AvatarInfo {
+            id: id_,
+            mime_type,
+            nbytes,
+            width,
+            height,
+            url,
+        };
+        let mut base = AbstractAvatarDescriptor::new(SourceKind::Pubsub, remote_jid, info);
+        base.pubsub = pubsub;
+        PyClassInitializer::from(base).add_subclass(Self)
+    }
+}
+
+/// An avatar that is only available at a URL.
+#[pyclass(module = "aioxmpp_avatar.service", extends = AbstractAvatarDescriptor, subclass)]
+pub struct HttpAvatarDescriptor;
+
+#[pymethods]
+impl HttpAvatarDescriptor {
+    #[new]
+    #[pyo3(signature = (remote_jid, id_, *, mime_type=None, nbytes=None, width=None, height=None, url=None, **_kwargs))]
+    #[allow(clippy::too_many_arguments)]
+    fn py_new(
+        remote_jid: Py<PyAny>,
+        id_: String,
+        mime_type: Option<String>,
+        nbytes: Option<i64>,
+        width: Option<i64>,
+        height: Option<i64>,
+        url: Option<String>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyClassInitializer<Self> {
+        let info = AvatarInfo {
+            id: id_,
+            mime_type,
+            nbytes,
+            width,
+            height,
+            url,
+        };
+        PyClassInitializer::from(AbstractAvatarDescriptor::new(
+            SourceKind::Http,
+            remote_jid,
+            info,
+        ))
+        .add_subclass(Self)
+    }
+}
+
+/// An avatar from the owner's vCard PHOTO (XEP-0153); the image bytes may
+/// already be known, and are not part of equality.
+#[pyclass(module = "aioxmpp_avatar.service", extends = AbstractAvatarDescriptor, subclass)]
+pub struct VCardAvatarDescriptor;
+
+#[pymethods]
+impl VCardAvatarDescriptor {
+    #[new]
+    #[pyo3(signature = (remote_jid, id_, *, vcard=None, image_bytes=None, mime_type=None, nbytes=None, width=None, height=None, url=None, **_kwargs))]
+    #[allow(clippy::too_many_arguments)]
+    fn py_new(
+        remote_jid: Py<PyAny>,
+        id_: String,
+        vcard: Option<Py<PyAny>>,
+        image_bytes: Option<Py<PyBytes>>,
+        mime_type: Option<String>,
+        nbytes: Option<i64>,
+        width: Option<i64>,
+        height: Option<i64>,
+        url: Option<String>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyClassInitializer<Self> {
+        let info = AvatarInfo {
+            id: id_,
+            mime_type,
+            nbytes,
+            width,
+            height,
+            url,
+        };
+        let mut base = AbstractAvatarDescriptor::new(SourceKind::VCard, remote_jid, info);
+        base.vcard = vcard;
+        base.image_bytes = image_bytes;
+        PyClassInitializer::from(base).add_subclass(Self)
+    }
+}

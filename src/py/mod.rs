@@ -1,0 +1,68 @@
+//! The PyO3 layer: the `aioxmpp_avatar._core` extension module.
+//!
+//! Every class here converts Python values, delegates to the pure modules
+//! and converts back; no avatar rule lives in this directory.
+
+use pyo3::prelude::*;
+
+mod avatar_set;
+mod descriptors;
+mod errors;
+mod jid;
+mod state;
+
+/// Lowercase form of a hex SHA-1 id, for comparison and caching (ASCII
+/// letters only change).
+#[pyfunction]
+fn normalize_id(id_: &str) -> String {
+    crate::ids::normalize_id(id_)
+}
+
+/// Lowercase hex SHA-1 of `data` (computed without holding the GIL).
+#[pyfunction]
+fn sha1_hex(py: Python<'_>, data: &[u8]) -> String {
+    py.detach(|| crate::ids::sha1_hex(data))
+}
+
+/// Whether an XMPP error condition (its local name, e.g.
+/// "item-not-found") means "this JID has no avatar" rather than a failure.
+#[pyfunction]
+fn means_no_avatar(condition: &str) -> bool {
+    crate::session::means_no_avatar(condition)
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_function(wrap_pyfunction!(normalize_id, m)?)?;
+    m.add_function(wrap_pyfunction!(sha1_hex, m)?)?;
+    m.add_function(wrap_pyfunction!(means_no_avatar, m)?)?;
+    m.add_function(wrap_pyfunction!(state::verify_image, m)?)?;
+    m.add_function(wrap_pyfunction!(avatar_set::check_publishable, m)?)?;
+    m.add_class::<avatar_set::AvatarSet>()?;
+    m.add_class::<descriptors::AbstractAvatarDescriptor>()?;
+    m.add_class::<descriptors::PubsubAvatarDescriptor>()?;
+    m.add_class::<descriptors::HttpAvatarDescriptor>()?;
+    m.add_class::<descriptors::VCardAvatarDescriptor>()?;
+    m.add_class::<state::AvatarState>()?;
+    m.add("AvatarError", py.get_type::<errors::AvatarError>())?;
+    m.add("AvatarSetError", py.get_type::<errors::AvatarSetError>())?;
+    m.add("IntegrityError", py.get_type::<errors::IntegrityError>())?;
+    m.add(
+        "ImageTooLargeError",
+        py.get_type::<errors::ImageTooLargeError>(),
+    )?;
+    m.add(
+        "ImageUnavailableError",
+        py.get_type::<errors::ImageUnavailableError>(),
+    )?;
+    m.add(
+        "DEFAULT_MAX_IMAGE_BYTES",
+        crate::images::DEFAULT_MAX_IMAGE_BYTES,
+    )?;
+    m.add(
+        "DEFAULT_IMAGE_MEMORY_BUDGET",
+        crate::images::DEFAULT_MEMORY_BUDGET,
+    )?;
+    Ok(())
+}

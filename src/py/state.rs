@@ -1,0 +1,623 @@
+//! `AvatarState`: the core's per-connection state as the service sees it.
+//!
+//! One call per event: the service hands over the aioxmpp objects it got
+//! (JIDs, pubsub items, presence fields), the state reads their fields,
+//! decides in the pure core, and answers with ready descriptor lists.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::{intern, PyTraverseError, PyVisit};
+
+use super::descriptors::AbstractAvatarDescriptor;
+use super::errors::{integrity_error, ImageTooLargeError, ImageUnavailableError};
+use super::jid::{key, JidKey, JidParts};
+use crate::cache::{Record, RequestToken, Stored};
+use crate::ids::sha1_hex;
+use crate::images::ImageStore;
+use crate::info::{RawInfo, RawInt, SourceKind};
+use crate::session::{AvatarSession, IqKind, Presence};
+use crate::vcard_state::{Advertisement, RehashToken};
+
+/// Per-connection avatar state of one `AvatarService`.
+#[pyclass(module = "aioxmpp_avatar._core")]
+pub struct AvatarState {
+    session: AvatarSession<JidKey, Py<PyList>>,
+    images: ImageStore,
+    service: Option<Py<PyAny>>,
+    pubsub: Option<Py<PyAny>>,
+    vcard: Option<Py<PyAny>>,
+}
+
+/// The fields of one received `<info/>`, owned.
+struct ReceivedInfo {
+    id: Option<String>,
+    mime_type: Option<String>,
+    nbytes: RawInt,
+    width: RawInt,
+    height: RawInt,
+    url: Option<String>,
+}
+
+impl ReceivedInfo {
+    fn read(info: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let py = info.py();
+        let text = |name: &Bound<'_, pyo3::types::PyString>| -> PyResult<Option<String>> {
+            Ok(info.getattr(name)?.extract::<String>().ok())
+        };
+        let int = |name: &Bound<'_, pyo3::types::PyString>| -> PyResult<RawInt> {
+            let v = info.getattr(name)?;
+            Ok(if v.is_none() {
+                RawInt::Absent
+            } else {
+                v.extract::<i128>()
+                    .map(RawInt::Value)
+                    .unwrap_or(RawInt::Invalid)
+            })
+        };
+        Ok(Self {
+            id: text(intern!(py, "id_"))?,
+            mime_type: text(intern!(py, "mime_type"))?,
+            nbytes: int(intern!(py, "nbytes"))?,
+            width: int(intern!(py, "width"))?,
+            height: int(intern!(py, "height"))?,
+            url: text(intern!(py, "url"))?,
+        })
+    }
+
+    fn raw(&self) -> RawInfo<'_> {
+        RawInfo {
+            id: self.id.as_deref(),
+            mime_type: self.mime_type.as_deref(),
+            nbytes: self.nbytes,
+            width: self.width,
+            height: self.height,
+            url: self.url.as_deref(),
+        }
+    }
+}
+
+/// The `<info/>` entries of pubsub items carrying `aioxmpp.avatar.xso.Metadata`;
+/// `None` when no item has a parsed metadata payload.
+fn read_items(items: &Bound<'_, PyAny>) -> PyResult<Option<Vec<ReceivedInfo>>> {
+    let py = items.py();
+    let mut found = false;
+    let mut infos = Vec::new();
+    for item in items.try_iter()? {
+        let payload = item?.getattr(intern!(py, "registered_payload"))?;
+        if payload.is_none() {
+            continue;
+        }
+        let Ok(by_type) = payload.getattr(intern!(py, "info")) else {
+            continue;
+        };
+        found = true;
+        for group in by_type.call_method0(intern!(py, "values"))?.try_iter()? {
+            for info in group?.try_iter()? {
+                infos.push(ReceivedInfo::read(&info?)?);
+            }
+        }
+    }
+    Ok(found.then_some(infos))
+}
+
+fn raws(infos: &[ReceivedInfo]) -> Vec<RawInfo<'_>> {
+    infos.iter().map(ReceivedInfo::raw).collect()
+}
+
+impl AvatarState {
+    fn descriptors<'py>(
+        &self,
+        jid: &Bound<'py, PyAny>,
+        records: &[Record],
+    ) -> PyResult<Bound<'py, PyList>> {
+        let py = jid.py();
+        let clone = |o: &Option<Py<PyAny>>| o.as_ref().map(|o| o.clone_ref(py));
+        let objects = records
+            .iter()
+            .map(|r| {
+                let mut d =
+                    AbstractAvatarDescriptor::new(r.kind, jid.clone().unbind(), r.info.clone());
+                d.service = clone(&self.service);
+                match r.kind {
+                    SourceKind::Pubsub => d.pubsub = clone(&self.pubsub),
+                    SourceKind::VCard => d.vcard = clone(&self.vcard),
+                    SourceKind::Http | SourceKind::Abstract => {}
+                }
+                d.into_object(py)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, objects)
+    }
+
+    /// The cached list for `key`, building and keeping it if needed.
+    fn cached_view<'py>(
+        &mut self,
+        jid: &Bound<'py, PyAny>,
+        key: &JidKey,
+        count: bool,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        let py = jid.py();
+        let entry = if count {
+            self.session.cached(key)
+        } else {
+            self.session.cache.peek_mut(key)
+        };
+        let Some(entry) = entry else {
+            return Ok(None);
+        };
+        if let Some(view) = &entry.view {
+            return Ok(Some(view.bind(py).clone()));
+        }
+        let records = entry.records.clone();
+        let list = self.descriptors(jid, &records)?;
+        if let Some(entry) = self.session.cache.peek_mut(key) {
+            entry.view = Some(list.clone().unbind());
+        }
+        Ok(Some(list))
+    }
+
+    /// Finish a request with `records` and answer `(changed, descriptors)`;
+    /// a newer cached value wins over the request's result.
+    fn finish<'py>(
+        &mut self,
+        jid: &Bound<'py, PyAny>,
+        token: u64,
+        records: Vec<Record>,
+    ) -> PyResult<(bool, Bound<'py, PyList>)> {
+        let key = key(jid)?;
+        let outcome =
+            self.session
+                .cache
+                .finish_request(&key, RequestToken(token), Some(records.clone()));
+        let changed = outcome == Some(Stored::Changed);
+        match self.cached_view(jid, &key, false)? {
+            Some(list) => Ok((changed, list)),
+            None => Ok((false, self.descriptors(jid, &records)?)),
+        }
+    }
+}
+
+#[pymethods]
+impl AvatarState {
+    /// State for `service`, building descriptors that fetch through
+    /// `pubsub` (aioxmpp `PubSubClient`) and `vcard` (`VCardService`).
+    #[new]
+    #[pyo3(signature = (service=None, pubsub=None, vcard=None))]
+    fn py_new(
+        service: Option<Py<PyAny>>,
+        pubsub: Option<Py<PyAny>>,
+        vcard: Option<Py<PyAny>>,
+    ) -> Self {
+        Self {
+            session: AvatarSession::new(),
+            images: ImageStore::default(),
+            service,
+            pubsub,
+            vcard,
+        }
+    }
+
+    /// Maximum number of JIDs in the metadata cache.
+    #[getter]
+    fn get_metadata_cache_size(&self) -> usize {
+        self.session.cache.capacity()
+    }
+
+    #[setter]
+    fn set_metadata_cache_size(&mut self, size: usize) {
+        self.session.cache.set_capacity(size);
+    }
+
+    /// Most `<info/>` entries taken from one metadata item.
+    #[getter]
+    fn get_max_infos(&self) -> usize {
+        self.session.max_infos()
+    }
+
+    #[setter]
+    fn set_max_infos(&mut self, max: usize) {
+        self.session.set_max_infos(max);
+    }
+
+    /// Seconds a failed image fetch for one (JID, id) is not retried.
+    #[getter]
+    fn get_negative_ttl(&self) -> f64 {
+        self.session.negative_ttl().as_secs_f64()
+    }
+
+    #[setter]
+    fn set_negative_ttl(&mut self, seconds: f64) -> PyResult<()> {
+        let ttl = Duration::try_from_secs_f64(seconds).map_err(|_| {
+            PyValueError::new_err(format!(
+                "negative_ttl must be a non-negative number of seconds, got {seconds}"
+            ))
+        })?;
+        self.session.set_negative_ttl(ttl);
+        Ok(())
+    }
+
+    /// Bytes of verified image data kept in memory.
+    #[getter]
+    fn get_image_memory_budget(&self) -> usize {
+        self.images.budget()
+    }
+
+    #[setter]
+    fn set_image_memory_budget(&mut self, budget: usize) {
+        self.images.set_budget(budget);
+    }
+
+    /// Largest image accepted, in bytes.
+    #[getter]
+    fn get_max_image_bytes(&self) -> u64 {
+        self.images.max_image_bytes()
+    }
+
+    #[setter]
+    fn set_max_image_bytes(&mut self, limit: u64) {
+        self.images.set_max_image_bytes(limit);
+    }
+
+    /// Directory where verified images are kept across restarts, or None.
+    #[getter]
+    fn get_image_directory(&self) -> Option<PathBuf> {
+        self.images.directory().map(PathBuf::from)
+    }
+
+    #[setter]
+    fn set_image_directory(&mut self, dir: Option<PathBuf>) -> PyResult<()> {
+        self.images.set_directory(dir.clone()).map_err(|e| {
+            PyValueError::new_err(format!(
+                "cannot use {:?} as image directory: {e}",
+                dir.unwrap_or_default()
+            ))
+        })
+    }
+
+    /// The cached descriptor list for `jid`, or None (counted as hit/miss).
+    fn cached_metadata<'py>(
+        &mut self,
+        jid: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        let key = key(jid)?;
+        self.cached_view(jid, &key, true)
+    }
+
+    /// Start a metadata request; returns its token.
+    fn begin_request(&mut self, jid: &Bound<'_, PyAny>, require_fresh: bool) -> PyResult<u64> {
+        Ok(self.session.begin_request(&key(jid)?, require_fresh).0)
+    }
+
+    /// A request failed or was cancelled.
+    fn abort_request(&mut self, jid: &Bound<'_, PyAny>, token: u64) -> PyResult<()> {
+        self.session
+            .cache
+            .finish_request(&key(jid)?, RequestToken(token), None);
+        Ok(())
+    }
+
+    /// The PEP answer to a request: `items` are the pubsub items, or None
+    /// when the peer has no avatar node. Returns `(changed, descriptors)`,
+    /// or None when the vCard fallback must be tried (XEP-0153).
+    fn finish_pep<'py>(
+        &mut self,
+        jid: &Bound<'py, PyAny>,
+        token: u64,
+        items: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Option<(bool, Bound<'py, PyList>)>> {
+        let key = key(jid)?;
+        let records = match items {
+            Some(items) => {
+                self.session.cache.mark_has_pep(&key);
+                let infos = read_items(items)?.unwrap_or_default();
+                self.session.records_from_infos(&raws(&infos))
+            }
+            // XEP-0084 §4.3 over XEP-0153: no vCard fallback for a JID that
+            // is known to use PEP avatars.
+            None if self.session.cache.has_pep(&key) => Vec::new(),
+            None => return Ok(None),
+        };
+        self.finish(jid, token, records).map(Some)
+    }
+
+    /// The vCard answer to a request (XEP-0153 §3.2): the photo (or None)
+    /// and its MIME type. The photo goes into the image store.
+    fn finish_vcard<'py>(
+        &mut self,
+        jid: &Bound<'py, PyAny>,
+        token: u64,
+        photo: Option<&[u8]>,
+        mime_type: Option<&str>,
+    ) -> PyResult<(bool, Bound<'py, PyList>)> {
+        let records = AvatarSession::<JidKey, Py<PyList>>::vcard_fallback_records(photo, mime_type);
+        if let (Some(data), Some(r)) = (photo, records.first()) {
+            // Verified by construction; only the size limit can refuse it.
+            let _ = self.images.put_verified(&r.info.id, None, data);
+        }
+        self.finish(jid, token, records)
+    }
+
+    /// A PEP notification of `jid`'s metadata node: the new descriptor list
+    /// when it changed, else None.
+    fn pep_notification<'py>(
+        &mut self,
+        jid: &Bound<'py, PyAny>,
+        item: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        let Some(infos) = read_items(PyList::new(jid.py(), [item])?.as_any())? else {
+            return Ok(None);
+        };
+        let key = key(jid)?;
+        if self.session.pep_notification(&key, &raws(&infos)) == Stored::Unchanged {
+            return Ok(None);
+        }
+        self.cached_view(jid, &key, false)
+    }
+
+    /// A presence (available or changed) from `full_jid`; `has_update` says
+    /// whether it carried `vcard-temp:x:update`, `photo` is its `<photo/>`.
+    /// Returns `(jid, descriptors)` when that JID's avatar changed (else
+    /// None) and a rehash token when our own vCard hash must be recomputed.
+    #[pyo3(signature = (full_jid, local_jid, has_update, photo, muc))]
+    #[allow(clippy::type_complexity)]
+    fn presence<'py>(
+        &mut self,
+        full_jid: &Bound<'py, PyAny>,
+        local_jid: &Bound<'py, PyAny>,
+        has_update: bool,
+        photo: Option<&str>,
+        muc: bool,
+    ) -> PyResult<(Option<(Bound<'py, PyAny>, Bound<'py, PyList>)>, Option<u64>)> {
+        let from = JidParts::of(full_jid)?;
+        let local = JidParts::of(local_jid)?;
+        let (full, bare) = (from.key(), from.bare_key());
+        let outcome = self.session.presence(&Presence {
+            from_full: &full,
+            from_bare: &bare,
+            own_other_resource: from.same_bare(&local) && !from.same_full(&local),
+            muc,
+            update: has_update.then_some(photo),
+        });
+        let changed = match outcome.changed {
+            None => None,
+            Some(for_full) => {
+                let (jid, key) = if for_full {
+                    (full_jid.clone(), full)
+                } else {
+                    (full_jid.call_method0(intern!(full_jid.py(), "bare"))?, bare)
+                };
+                self.cached_view(&jid, &key, false)?.map(|list| (jid, list))
+            }
+        };
+        Ok((changed, outcome.rehash.map(|t| t.0)))
+    }
+
+    /// A presence of type unavailable from `full_jid`; returns a rehash
+    /// token when our own vCard hash must be recomputed.
+    fn unavailable(
+        &mut self,
+        full_jid: &Bound<'_, PyAny>,
+        local_jid: &Bound<'_, PyAny>,
+        muc: bool,
+    ) -> PyResult<Option<u64>> {
+        let from = JidParts::of(full_jid)?;
+        let local = JidParts::of(local_jid)?;
+        let own = from.same_bare(&local) && !from.same_full(&local);
+        Ok(self.session.unavailable(&from.key(), own, muc).map(|t| t.0))
+    }
+
+    /// What to put into an outgoing presence: `(attach, photo)`; with
+    /// `attach` false the presence is left alone, a None photo means an
+    /// empty `<x/>`.
+    fn advertisement(&self) -> (bool, Option<String>) {
+        match self.session.vcard.advertisement() {
+            Advertisement::Untouched => (false, None),
+            Advertisement::NotReady => (true, None),
+            Advertisement::Photo(hash) => (true, Some(hash)),
+        }
+    }
+
+    /// Whether our vCard hash is advertised in presence.
+    #[getter]
+    fn get_advertise(&self) -> bool {
+        self.session.vcard.advertise()
+    }
+
+    /// Switch advertising; returns a rehash token when switched on.
+    fn set_advertise(&mut self, on: bool) -> Option<u64> {
+        self.session.vcard.set_advertise(on).map(|t| t.0)
+    }
+
+    /// Start recomputing our vCard hash; returns the token.
+    fn start_rehash(&mut self) -> u64 {
+        self.session.vcard.start_rehash(None).0
+    }
+
+    /// Whether `token` is the rehash currently running.
+    fn is_current_rehash(&self, token: u64) -> bool {
+        self.session.vcard.is_current_rehash(RehashToken(token))
+    }
+
+    /// A rehash fetched our vCard: `photo` is its PHOTO data (None: none).
+    fn finish_rehash(&mut self, py: Python<'_>, token: u64, photo: Option<&[u8]>) {
+        let hash = py.detach(|| photo.map(sha1_hex).unwrap_or_default());
+        self.session
+            .vcard
+            .finish_rehash(RehashToken(token), Some(&hash));
+    }
+
+    /// A rehash failed: the hash stays unknown.
+    fn fail_rehash(&mut self, token: u64) {
+        self.session.vcard.finish_rehash(RehashToken(token), None);
+    }
+
+    /// We published (or, with "", cleared) our vCard photo ourselves.
+    fn set_own_hash(&mut self, hash: &str) {
+        self.session.vcard.set_own_hash(hash);
+    }
+
+    /// The hash we know for our own vCard photo.
+    #[getter]
+    fn get_own_hash(&self) -> Option<&str> {
+        self.session.vcard.own_hash()
+    }
+
+    /// Verified image bytes with this id from the store, or None.
+    fn cached_image<'py>(&mut self, py: Python<'py>, id_: &str) -> Option<Bound<'py, PyBytes>> {
+        self.images.get(id_).map(|data| PyBytes::new(py, &data))
+    }
+
+    /// Refuse a fetch before any IQ: the advertised size is over the limit
+    /// (`ImageTooLargeError`), or the same fetch failed recently
+    /// (`ImageUnavailableError`).
+    #[pyo3(signature = (jid, id_, nbytes))]
+    fn check_fetch(
+        &mut self,
+        jid: &Bound<'_, PyAny>,
+        id_: &str,
+        nbytes: Option<i64>,
+    ) -> PyResult<()> {
+        let limit = self.images.max_image_bytes();
+        if let Some(n) = nbytes.filter(|n| u64::try_from(*n).map_or(false, |n| n > limit)) {
+            return Err(ImageTooLargeError::new_err(format!(
+                "avatar {id_} of {} is advertised with {n} bytes, over the limit of {limit} bytes; not fetched",
+                jid.str()?
+            )));
+        }
+        if self
+            .session
+            .recently_failed(&key(jid)?, id_, Instant::now())
+        {
+            let ttl = self.session.negative_ttl().as_secs();
+            return Err(ImageUnavailableError::new_err(format!(
+                "fetching avatar {id_} of {} failed less than {ttl} s ago; not retried yet",
+                jid.str()?
+            )));
+        }
+        Ok(())
+    }
+
+    /// Remember that fetching `id_` for `jid` failed.
+    fn record_fetch_failure(&mut self, jid: &Bound<'_, PyAny>, id_: &str) -> PyResult<()> {
+        self.session.record_failure(&key(jid)?, id_, Instant::now());
+        Ok(())
+    }
+
+    /// Verify fetched data against the id and advertised size and keep it;
+    /// raises `IntegrityError` (or `ImageTooLargeError`) otherwise.
+    #[pyo3(signature = (id_, nbytes, data))]
+    fn store_image<'py>(
+        &mut self,
+        py: Python<'py>,
+        id_: &str,
+        nbytes: Option<i64>,
+        data: &Bound<'py, PyBytes>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let expected = nbytes.and_then(|n| u64::try_from(n).ok());
+        let images = &mut self.images;
+        let bytes = data.as_bytes();
+        py.detach(|| images.put_verified(id_, expected, bytes))
+            .map_err(integrity_error)?;
+        Ok(data.clone())
+    }
+
+    /// Count an IQ sent: kind is "metadata", "data" or "vcard".
+    fn count_iq(&mut self, kind: &str) -> PyResult<()> {
+        let kind = match kind {
+            "metadata" => IqKind::Metadata,
+            "data" => IqKind::Data,
+            "vcard" => IqKind::VCard,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown IQ kind {other:?}; expected metadata, data or vcard"
+                )))
+            }
+        };
+        self.session.count_iq(kind);
+        Ok(())
+    }
+
+    /// Count a request that joined one already in flight.
+    fn count_coalesced(&mut self) {
+        self.session.stats.requests_coalesced += 1;
+    }
+
+    /// Counters of the work done so far.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.session.stats;
+        let i = self.images.stats();
+        let d = PyDict::new(py);
+        for (name, value) in [
+            ("cache_hits", s.cache_hits),
+            ("cache_misses", s.cache_misses),
+            ("iq_metadata", s.iq_metadata),
+            ("iq_data", s.iq_data),
+            ("iq_vcard", s.iq_vcard),
+            ("requests_coalesced", s.requests_coalesced),
+            ("negative_cache_hits", s.negative_cache_hits),
+            ("infos_dropped", s.infos_dropped),
+            ("presence_hashes_ignored", s.presence_hashes_ignored),
+            ("metadata_evictions", self.session.cache.evictions),
+            ("image_memory_hits", i.memory_hits),
+            ("image_disk_hits", i.disk_hits),
+            ("image_misses", i.misses),
+            ("bytes_verified", i.bytes_verified),
+            ("integrity_failures", i.integrity_failures),
+            ("image_evictions", i.evictions),
+            ("corrupt_files_removed", i.corrupt_files_removed),
+            ("disk_errors", i.disk_errors),
+        ] {
+            d.set_item(name, value)?;
+        }
+        d.set_item("cached_jids", self.session.cache.len())?;
+        d.set_item("image_memory_used", self.images.memory_used())?;
+        Ok(d)
+    }
+
+    /// Forget everything tied to the connection (stream destroyed).
+    fn clear(&mut self) {
+        self.session.clear();
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        for obj in [&self.service, &self.pubsub, &self.vcard]
+            .into_iter()
+            .flatten()
+        {
+            visit.call(obj)?;
+        }
+        for view in self.session.cache.views() {
+            visit.call(view)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        self.service = None;
+        self.pubsub = None;
+        self.vcard = None;
+        self.session.cache.clear();
+    }
+}
+
+/// Verify image data against an avatar id and advertised size, for
+/// descriptors that are not managed by a service; returns the data.
+#[pyfunction]
+#[pyo3(signature = (id_, nbytes, data, max_bytes=crate::images::DEFAULT_MAX_IMAGE_BYTES))]
+pub fn verify_image<'py>(
+    py: Python<'py>,
+    id_: &str,
+    nbytes: Option<i64>,
+    data: &Bound<'py, PyBytes>,
+    max_bytes: u64,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let expected = nbytes.and_then(|n| u64::try_from(n).ok());
+    let bytes = data.as_bytes();
+    py.detach(|| crate::images::verify(id_, expected, bytes, max_bytes))
+        .map_err(integrity_error)?;
+    Ok(data.clone())
+}
