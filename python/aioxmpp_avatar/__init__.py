@@ -1,0 +1,95 @@
+"""aioxmpp-avatar: User Avatars (XEP-0084) with the vCard-based fallback
+(XEP-0153) for aioxmpp, with a Rust core.
+
+A drop-in replacement for :mod:`aioxmpp.avatar`: use the names below where
+a bot used ``aioxmpp.avatar.*``, or call :func:`install` once at start-up so
+that ``aioxmpp.AvatarService`` and the names in :mod:`aioxmpp.avatar` are
+ours and unmodified code picks them up.
+"""
+
+from __future__ import annotations
+
+import aioxmpp
+import aioxmpp.avatar
+import aioxmpp.avatar.service
+
+from ._core import (
+    AbstractAvatarDescriptor,
+    AvatarError,
+    AvatarSet,
+    AvatarSetError,
+    HttpAvatarDescriptor,
+    ImageTooLargeError,
+    ImageUnavailableError,
+    IntegrityError,
+    PubsubAvatarDescriptor,
+    VCardAvatarDescriptor,
+    normalize_id,
+)
+from .service import AvatarService
+
+__all__ = [
+    "AbstractAvatarDescriptor",
+    "AvatarError",
+    "AvatarService",
+    "AvatarSet",
+    "AvatarSetError",
+    "HttpAvatarDescriptor",
+    "ImageTooLargeError",
+    "ImageUnavailableError",
+    "IntegrityError",
+    "PubsubAvatarDescriptor",
+    "VCardAvatarDescriptor",
+    "install",
+    "installed",
+    "normalize_id",
+    "uninstall",
+]
+
+__version__ = "0.1.0"
+
+#: Which names :func:`install` replaces, per aioxmpp module.
+_REPLACED = {
+    aioxmpp: ("AvatarService",),
+    aioxmpp.avatar: ("AvatarService", "AvatarSet", "normalize_id"),
+    aioxmpp.avatar.service: (
+        "AvatarService",
+        "AvatarSet",
+        "normalize_id",
+        "AbstractAvatarDescriptor",
+        "PubsubAvatarDescriptor",
+        "HttpAvatarDescriptor",
+        "VCardAvatarDescriptor",
+    ),
+}
+
+_originals: dict = {}
+
+
+def install():
+    """Make aioxmpp's avatar names point to ours, so that code written for
+    :mod:`aioxmpp.avatar` (``client.summon(aioxmpp.AvatarService)``,
+    ``aioxmpp.avatar.AvatarSet()``) uses this package unchanged.
+
+    Call it before the clients summon the service. Idempotent; undone by
+    :func:`uninstall`.
+    """
+    if _originals:
+        return
+    ours = globals()
+    for module, names in _REPLACED.items():
+        for name in names:
+            _originals[(module, name)] = getattr(module, name)
+            setattr(module, name, ours[name])
+
+
+def uninstall():
+    """Restore aioxmpp's own avatar names (no-op when not installed)."""
+    while _originals:
+        (module, name), original = _originals.popitem()
+        setattr(module, name, original)
+
+
+def installed():
+    """Whether :func:`install` is in effect."""
+    return bool(_originals)

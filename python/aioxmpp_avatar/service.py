@@ -1,0 +1,534 @@
+"""The aioxmpp service: User Avatars (XEP-0084) with the vCard-based fallback
+(XEP-0153), a drop-in for :class:`aioxmpp.avatar.AvatarService`.
+
+This module only wires aioxmpp to the Rust core: it subscribes to aioxmpp's
+signals and filters, sends the IQs, and owns the asyncio objects (the
+publish lock, the shared in-flight requests, the rehash task). Every
+decision about avatars (what is valid, what changed, what to cache, evict,
+fetch or advertise) is taken by :class:`aioxmpp_avatar._core.AvatarState`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+
+import aioxmpp
+import aioxmpp.avatar.xso as avatar_xso
+import aioxmpp.callbacks as callbacks
+import aioxmpp.disco as disco
+import aioxmpp.forms
+import aioxmpp.pep as pep
+import aioxmpp.presence as presence
+import aioxmpp.pubsub as pubsub
+import aioxmpp.service as service
+import aioxmpp.stream
+import aioxmpp.vcard as vcard
+from aioxmpp.utils import gather_reraise_multi
+
+from . import _core, _fetch
+from ._core import (
+    AbstractAvatarDescriptor,
+    AvatarError,
+    AvatarSet,
+    AvatarSetError,
+    HttpAvatarDescriptor,
+    ImageTooLargeError,
+    ImageUnavailableError,
+    IntegrityError,
+    PubsubAvatarDescriptor,
+    VCardAvatarDescriptor,
+    normalize_id,
+)
+
+__all__ = [
+    "AbstractAvatarDescriptor",
+    "AvatarError",
+    "AvatarService",
+    "AvatarSet",
+    "AvatarSetError",
+    "HttpAvatarDescriptor",
+    "ImageTooLargeError",
+    "ImageUnavailableError",
+    "IntegrityError",
+    "PubsubAvatarDescriptor",
+    "VCardAvatarDescriptor",
+    "normalize_id",
+]
+
+logger = logging.getLogger(__name__)
+
+#: XEP-0398: the server converts between the PEP avatar and the vCard photo.
+NS_PEP_VCARD_CONVERSION = "urn:xmpp:pep-vcard-conversion:0"
+
+
+class AvatarService(service.Service):
+    """Read, watch and publish User Avatars (XEP-0084), falling back to
+    vCard-based avatars (XEP-0153) for entities without a PEP avatar.
+
+    Behaves as :class:`aioxmpp.avatar.AvatarService`; on top of it, fetched
+    images are verified and kept in a shared store, concurrent requests share
+    one IQ, all per-JID state is bounded, and publishing can set the access
+    model. See :meth:`stats` for what it saved.
+
+    .. signal:: on_metadata_changed(jid, metadata)
+
+        The avatar of `jid` changed; `metadata` is the new list of
+        descriptors (empty: no avatar).
+    """
+
+    ORDER_AFTER = [
+        disco.DiscoClient,
+        disco.DiscoServer,
+        pubsub.PubSubClient,
+        pep.PEPClient,
+        vcard.VCardService,
+        presence.PresenceClient,
+        presence.PresenceServer,
+    ]
+
+    avatar_pep = pep.register_pep_node(_fetch.NS_METADATA, notify=True)
+
+    on_metadata_changed = callbacks.Signal()
+
+    def __init__(self, client, **kwargs):
+        super().__init__(client, **kwargs)
+        self._pubsub = self.dependencies[pubsub.PubSubClient]
+        self._pep = self.dependencies[pep.PEPClient]
+        self._presence_server = self.dependencies[presence.PresenceServer]
+        self._disco = self.dependencies[disco.DiscoClient]
+        self._vcard = self.dependencies[vcard.VCardService]
+        self._state = _core.AvatarState(self, self._pubsub, self._vcard)
+        self._publish_lock = asyncio.Lock()
+        self._synchronize_vcard = False
+        self._default_access_model = None
+        self._max_concurrent_requests = 8
+        self._request_slots = None
+        self._metadata_requests = {}
+        self._image_requests = {}
+        self._rehash_task = None
+        self._server_converts_vcard = None
+
+    # -- configuration -----------------------------------------------------
+
+    @property
+    def metadata_cache_size(self):
+        """Most JIDs whose avatar metadata is cached (LRU; default 200)."""
+        return self._state.metadata_cache_size
+
+    @metadata_cache_size.setter
+    def metadata_cache_size(self, value):
+        self._state.metadata_cache_size = value
+
+    @property
+    def synchronize_vcard(self):
+        """Also publish the avatar as vCard photo (default False). Takes
+        effect at the next :meth:`publish_avatar_set` or
+        :meth:`disable_avatar`."""
+        return self._synchronize_vcard
+
+    @synchronize_vcard.setter
+    def synchronize_vcard(self, value):
+        self._synchronize_vcard = bool(value)
+
+    @property
+    def advertise_vcard(self):
+        """Advertise our vCard photo hash in presence (default True).
+        Switching it on fetches our vCard to recompute the hash."""
+        return self._state.advertise
+
+    @advertise_vcard.setter
+    def advertise_vcard(self, value):
+        token = self._state.set_advertise(bool(value))
+        if token is not None:
+            self._start_rehash(token)
+
+    @property
+    def image_directory(self):
+        """Directory that keeps verified images across restarts (None:
+        memory only). File names are the images' SHA-1."""
+        return self._state.image_directory
+
+    @image_directory.setter
+    def image_directory(self, path):
+        self._state.image_directory = None if path is None else str(path)
+
+    @property
+    def image_memory_budget(self):
+        """Bytes of verified images kept in memory (LRU)."""
+        return self._state.image_memory_budget
+
+    @image_memory_budget.setter
+    def image_memory_budget(self, value):
+        self._state.image_memory_budget = value
+
+    @property
+    def max_image_bytes(self):
+        """Largest image fetched or accepted; larger ones are refused with
+        :class:`ImageTooLargeError` before any IQ when advertised as such."""
+        return self._state.max_image_bytes
+
+    @max_image_bytes.setter
+    def max_image_bytes(self, value):
+        self._state.max_image_bytes = value
+
+    @property
+    def max_infos(self):
+        """Most ``<info/>`` entries taken from one metadata item."""
+        return self._state.max_infos
+
+    @max_infos.setter
+    def max_infos(self, value):
+        self._state.max_infos = value
+
+    @property
+    def negative_ttl(self):
+        """Seconds a failed image fetch for one (JID, id) is not retried."""
+        return self._state.negative_ttl
+
+    @negative_ttl.setter
+    def negative_ttl(self, seconds):
+        self._state.negative_ttl = seconds
+
+    @property
+    def max_concurrent_requests(self):
+        """Most avatar IQs outstanding at once (default 8)."""
+        return self._max_concurrent_requests
+
+    @max_concurrent_requests.setter
+    def max_concurrent_requests(self, value):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"max_concurrent_requests must be a positive integer, got {value!r}"
+            )
+        self._max_concurrent_requests = value
+        self._request_slots = None
+
+    @property
+    def default_access_model(self):
+        """Access model used by :meth:`publish_avatar_set` when none is
+        given (None: leave the server's default)."""
+        return self._default_access_model
+
+    @default_access_model.setter
+    def default_access_model(self, value):
+        self._default_access_model = value
+
+    def stats(self):
+        """Counters of the work done: cache hits and misses, IQs sent per
+        kind, requests coalesced, bytes verified, integrity failures,
+        evictions, negative-cache hits and more, as a dict."""
+        return self._state.stats()
+
+    # -- reading avatars ---------------------------------------------------
+
+    async def get_avatar_metadata(self, jid, *, require_fresh=False,
+                                  disable_pep=False):
+        """The avatar descriptors of `jid` (an empty list: no avatar).
+
+        Cached unless `require_fresh`; otherwise asks the PEP metadata node,
+        where ``feature-not-implemented`` and ``item-not-found`` mean "no
+        avatar" and other errors propagate, then falls back to the vCard
+        for JIDs that never had a PEP avatar (`disable_pep` skips PEP, e.g.
+        for MUC occupants). Concurrent calls for one JID share one request.
+        """
+        if not require_fresh:
+            cached = self._state.cached_metadata(jid)
+            if cached is not None:
+                return cached
+        return await self._join(
+            self._metadata_requests, (jid, disable_pep),
+            functools.partial(self._fetch_metadata, jid, require_fresh,
+                              disable_pep),
+        )
+
+    async def subscribe(self, jid):
+        """Subscribe explicitly to avatar metadata notifications of `jid`."""
+        await self._pubsub.subscribe(jid, _fetch.NS_METADATA)
+
+    async def _fetch_metadata(self, jid, require_fresh, disable_pep):
+        state = self._state
+        token = state.begin_request(jid, require_fresh)
+        try:
+            items = None if disable_pep else await self._request_pep_metadata(jid)
+            answer = state.finish_pep(jid, token, items)
+            if answer is None:
+                photo, mime_type = await self._request(
+                    "vcard", _fetch.request_vcard_photo(self._vcard, jid))
+                answer = state.finish_vcard(jid, token, photo, mime_type)
+        except BaseException:
+            state.abort_request(jid, token)
+            raise
+        changed, metadata = answer
+        if changed:
+            self.on_metadata_changed(jid, metadata)
+        return metadata
+
+    async def _request_pep_metadata(self, jid):
+        try:
+            result = await self._request(
+                "metadata",
+                self._pubsub.get_items(jid, _fetch.NS_METADATA, max_items=1))
+        except aioxmpp.XMPPCancelError as exc:
+            if _core.means_no_avatar(exc.condition.value[1]):
+                return None
+            raise
+        return result.payload.items
+
+    async def _get_image_bytes(self, descriptor):
+        """Image bytes for a descriptor built by this service: from the
+        store, else fetched once for all askers and verified."""
+        state = self._state
+        data = state.cached_image(descriptor.id_)
+        if data is not None:
+            return data
+        state.check_fetch(descriptor.remote_jid, descriptor.id_,
+                          descriptor.nbytes)
+        return await self._join(
+            self._image_requests, descriptor.normalized_id,
+            functools.partial(self._fetch_image, descriptor),
+        )
+
+    async def _fetch_image(self, descriptor):
+        jid, id_, kind = descriptor.remote_jid, descriptor.id_, descriptor._kind
+        try:
+            data = await self._request(
+                "data" if kind == "pubsub" else "vcard",
+                _fetch.request_image_data(kind, jid, id_, pubsub=self._pubsub,
+                                          vcard=self._vcard),
+            )
+            return self._state.store_image(id_, descriptor.nbytes, data)
+        except asyncio.CancelledError:
+            raise
+        except IntegrityError as exc:
+            logger.warning("avatar %s of %s rejected: %s", id_, jid, exc)
+            self._state.record_fetch_failure(jid, id_)
+            raise
+        except Exception:
+            self._state.record_fetch_failure(jid, id_)
+            raise
+
+    async def _request(self, kind, coro):
+        """Run one avatar IQ within the concurrency limit, counting it."""
+        if self._request_slots is None:
+            self._request_slots = asyncio.Semaphore(self._max_concurrent_requests)
+        async with self._request_slots:
+            self._state.count_iq(kind)
+            return await coro
+
+    def _join(self, table, key, start):
+        """Await the request in flight under `key`, or start it. Waiters are
+        shielded: one waiter's cancellation does not cancel the others."""
+        task = table.get(key)
+        if task is None:
+            task = asyncio.ensure_future(start())
+            table[key] = task
+            task.add_done_callback(functools.partial(_forget_request, table, key))
+        else:
+            self._state.count_coalesced()
+        return asyncio.shield(task)
+
+    # -- events ------------------------------------------------------------
+
+    @service.attrsignal(avatar_pep, "on_item_publish")
+    def _handle_pubsub_publish(self, jid, node, item, *, message=None):
+        metadata = self._state.pep_notification(jid, item)
+        if metadata is not None:
+            self.on_metadata_changed(jid, metadata)
+
+    @service.depsignal(presence.PresenceClient, "on_available")
+    def _handle_on_available(self, full_jid, stanza):
+        self._handle_presence(full_jid, stanza)
+
+    @service.depsignal(presence.PresenceClient, "on_changed")
+    def _handle_on_changed(self, full_jid, stanza):
+        self._handle_presence(full_jid, stanza)
+
+    def _handle_presence(self, full_jid, stanza):
+        update = stanza.xep0153_x
+        changed, rehash = self._state.presence(
+            full_jid, self.client.local_jid, update is not None,
+            update.photo if update is not None else None, _is_muc(stanza),
+        )
+        if changed is not None:
+            self.on_metadata_changed(*changed)
+        if rehash is not None:
+            self._start_rehash(rehash)
+
+    @service.depsignal(presence.PresenceClient, "on_unavailable")
+    def _handle_on_unavailable(self, full_jid, stanza):
+        rehash = self._state.unavailable(
+            full_jid, self.client.local_jid, _is_muc(stanza))
+        if rehash is not None:
+            self._start_rehash(rehash)
+
+    @service.depfilter(aioxmpp.stream.StanzaStream,
+                       "service_outbound_presence_filter")
+    def _attach_vcard_notify_to_presence(self, stanza):
+        attach, photo = self._state.advertisement()
+        if attach:
+            stanza.xep0153_x = avatar_xso.VCardTempUpdate(photo)
+        return stanza
+
+    @service.depsignal(aioxmpp.stream.StanzaStream, "on_stream_destroyed")
+    def handle_stream_destroyed(self, reason):
+        """Forget everything tied to the connection that ended."""
+        self._state.clear()
+        self._server_converts_vcard = None
+
+    def _start_rehash(self, token):
+        """Recompute our vCard hash in the background (XEP-0153 §4.3);
+        until it is known, presences say "not ready"."""
+        if self._rehash_task is not None:
+            self._rehash_task.cancel()
+        self._presence_server.resend_presence()
+        self._rehash_task = asyncio.ensure_future(self._rehash(token))
+
+    async def _rehash(self, token):
+        state = self._state
+        try:
+            photo, _ = await _fetch.request_vcard_photo(self._vcard)
+        except asyncio.CancelledError:
+            state.fail_rehash(token)
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported, hash stays unknown
+            logger.warning("could not fetch our vCard to hash its photo: %s", exc)
+            state.fail_rehash(token)
+            return
+        if state.is_current_rehash(token):
+            state.finish_rehash(token, photo)
+            self._presence_server.resend_presence()
+
+    # -- publishing --------------------------------------------------------
+
+    async def publish_avatar_set(self, avatar_set, *, access_model=None):
+        """Make `avatar_set` our avatar: the PNG data, then the metadata,
+        over PEP; with :attr:`synchronize_vcard` also as vCard photo.
+
+        `access_model` (default :attr:`default_access_model`), e.g.
+        ``"open"``, is requested with publish-options so that people who are
+        not contacts (MUC members) can see the avatar; a node configured
+        otherwise is reconfigured once. Raises :class:`AvatarSetError` before
+        sending anything when the set has no PNG data, and ``RuntimeError``
+        when neither PEP nor vCard publishing is available.
+        """
+        _core.check_publishable(avatar_set.png_id, avatar_set.image_bytes)
+        if access_model is None:
+            access_model = self._default_access_model
+        id_ = avatar_set.png_id
+        done = False
+        async with self._publish_lock:
+            if await self._pep.available():
+                await self._publish(_fetch.NS_DATA,
+                                    avatar_xso.Data(avatar_set.image_bytes),
+                                    id_, access_model)
+                await self._publish(_fetch.NS_METADATA, avatar_set.metadata,
+                                    id_, access_model)
+                done = True
+            if self._synchronize_vcard:
+                if not await self._server_converts_vcard_avatars():
+                    card = await self._vcard.get_vcard()
+                    card.set_photo_data("image/png", avatar_set.image_bytes)
+                    await self._vcard.set_vcard(card)
+                self._state.set_own_hash(id_)
+                self._presence_server.resend_presence()
+                done = True
+        if not done:
+            raise AvatarError(
+                "failed to publish avatar: the server offers neither PEP nor "
+                "vCard publishing (enable synchronize_vcard for vCard)"
+            )
+
+    async def disable_avatar(self):
+        """Publish empty metadata (the avatar is hidden, its data stays);
+        with :attr:`synchronize_vcard` also clear the vCard photo. Errors of
+        both parts are gathered into one ``aioxmpp.errors.GatherError``."""
+        async with self._publish_lock:
+            todo = []
+            if self._synchronize_vcard:
+                todo.append(self._disable_vcard_avatar())
+            if await self._pep.available():
+                todo.append(self._pep.publish(_fetch.NS_METADATA,
+                                              avatar_xso.Metadata()))
+            await gather_reraise_multi(*todo, message="disable_avatar")
+
+    async def wipe_avatar(self):
+        """As :meth:`disable_avatar`, and remove the image data from the
+        server: the data node is deleted, so the old image cannot be
+        fetched any more."""
+        async with self._publish_lock:
+            todo = []
+            if self._synchronize_vcard:
+                todo.append(self._disable_vcard_avatar())
+            if await self._pep.available():
+                todo.append(self._wipe_pep_avatar())
+            await gather_reraise_multi(*todo, message="wipe_avatar")
+
+    async def _wipe_pep_avatar(self):
+        await self._pep.publish(_fetch.NS_METADATA, avatar_xso.Metadata())
+        own = self.client.local_jid.bare()
+        try:
+            await self._pubsub.delete(own, _fetch.NS_DATA)
+        except aioxmpp.XMPPCancelError as exc:
+            if not _core.means_no_avatar(exc.condition.value[1]):
+                raise
+
+    async def _disable_vcard_avatar(self):
+        if not await self._server_converts_vcard_avatars():
+            card = await self._vcard.get_vcard()
+            card.clear_photo_data()
+            await self._vcard.set_vcard(card)
+        self._state.set_own_hash("")
+        self._presence_server.resend_presence()
+
+    async def _publish(self, node, payload, id_, access_model):
+        """Publish one item; when the node's access model conflicts with
+        the requested one (XEP-0060 §7.1.5), reconfigure it and retry once."""
+        try:
+            return await self._pep.publish(node, payload, id_=id_,
+                                           access_model=access_model)
+        except aioxmpp.XMPPCancelError as exc:
+            if access_model is None or exc.condition != aioxmpp.ErrorCondition.CONFLICT:
+                raise
+        await self._configure_access_model(node, access_model)
+        return await self._pep.publish(node, payload, id_=id_,
+                                       access_model=access_model)
+
+    async def _configure_access_model(self, node, access_model):
+        own = self.client.local_jid.bare()
+        form = await self._pubsub.get_node_config(own, node)
+        submit = aioxmpp.forms.Data(aioxmpp.forms.DataType.SUBMIT)
+        for field in form.fields:
+            if field.var == "FORM_TYPE":
+                submit.fields.append(aioxmpp.forms.Field(
+                    type_=aioxmpp.forms.FieldType.HIDDEN, var=field.var,
+                    values=list(field.values)))
+        submit.fields.append(aioxmpp.forms.Field(
+            var="pubsub#access_model", values=[access_model]))
+        await self._pubsub.set_node_config(own, submit, node)
+
+    async def _server_converts_vcard_avatars(self):
+        """Whether our server keeps the vCard photo and the PEP avatar in
+        sync itself (XEP-0398), so we must not also rewrite the vCard."""
+        if self._server_converts_vcard is None:
+            try:
+                info = await self._disco.query_info(self.client.local_jid.bare())
+            except aioxmpp.errors.XMPPError:
+                return False
+            self._server_converts_vcard = NS_PEP_VCARD_CONVERSION in info.features
+        return self._server_converts_vcard
+
+
+def _is_muc(stanza):
+    """Whether a presence comes from a MUC occupant (XEP-0045 user <x/>)."""
+    return getattr(stanza, "xep0045_muc_user", None) is not None
+
+
+def _forget_request(table, key, task):
+    """Done-callback of a shared request: drop it from its table and mark
+    its exception as retrieved (every waiter got it through the shield)."""
+    if table.get(key) is task:
+        del table[key]
+    if not task.cancelled():
+        task.exception()
