@@ -16,42 +16,9 @@ import aioxmpp.avatar
 import aioxmpp.dispatcher
 import pytest
 
+from helpers import make_png, wait_metadata
+
 WAIT = 10.0  # seconds; generous upper bound for every single wait
-
-
-def make_png(width: int = 4, height: int = 3, rgba=(200, 30, 90, 255)) -> bytes:
-    """A valid RGBA PNG with one solid colour, built with zlib and struct."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    row = b"\x00" + bytes(rgba) * width  # filter type 0 per scanline
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(row * height))
-        + chunk(b"IEND", b"")
-    )
-
-
-def wait_metadata(service, jid, predicate=lambda metadata: bool(metadata)):
-    """Future resolved with the first ``on_metadata_changed`` metadata for
-    `jid` that satisfies `predicate`."""
-    fut = asyncio.get_running_loop().create_future()
-
-    def handler(changed_jid, metadata):
-        if changed_jid == jid and predicate(metadata) and not fut.done():
-            fut.set_result(list(metadata))
-
-    token = service.on_metadata_changed.connect(handler)
-    fut.add_done_callback(lambda _: service.on_metadata_changed.disconnect(token))
-    return fut
 
 
 def test_png_is_valid():
