@@ -101,10 +101,10 @@ impl<K: Hash + Eq + Clone + Default> VCardState<K> {
             self.interference.insert(resource.clone(), ());
             return None;
         };
-        if !self.interference.is_empty() && self.interference.remove(resource).is_some() {
-            if self.interference.is_empty() {
-                self.own_hash = None;
-            }
+        // The last interfering resource now supports XEP-0153: our hash
+        // must be learnt again.
+        if self.interference.remove(resource).is_some() && self.interference.is_empty() {
+            self.own_hash = None;
         }
         let photo = normalize_id(photo?);
         if !self.advertise || !self.interference.is_empty() || !is_hash_or_empty(&photo) {

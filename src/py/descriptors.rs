@@ -58,27 +58,6 @@ impl AbstractAvatarDescriptor {
             SourceKind::Abstract => Py::new(py, init)?.into_any(),
         })
     }
-
-    fn set_fields(
-        &mut self,
-        remote_jid: Py<PyAny>,
-        id_: String,
-        mime_type: Option<String>,
-        nbytes: Option<i64>,
-        width: Option<i64>,
-        height: Option<i64>,
-        url: Option<String>,
-    ) {
-        self.remote_jid = remote_jid;
-        self.info = AvatarInfo {
-            id: id_,
-            mime_type,
-            nbytes,
-            width,
-            height,
-            url,
-        };
-    }
 }
 
 #[pymethods]
@@ -122,7 +101,15 @@ impl AbstractAvatarDescriptor {
         url: Option<String>,
         _kwargs: Option<&Bound<'_, PyDict>>,
     ) {
-        self.set_fields(remote_jid, id_, mime_type, nbytes, width, height, url);
+        self.remote_jid = remote_jid;
+        self.info = AvatarInfo {
+            id: id_,
+            mime_type,
+            nbytes,
+            width,
+            height,
+            url,
+        };
     }
 
     /// The JID this avatar belongs to.

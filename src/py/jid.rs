@@ -8,7 +8,7 @@
 //! a peer to aim for a collision without the per-process keys.
 
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
 use pyo3::prelude::*;
@@ -83,12 +83,8 @@ impl JidParts {
     fn key_with(&self, resource: Option<isize>) -> JidKey {
         static HASHERS: OnceLock<(RandomState, RandomState)> = OnceLock::new();
         let (a, b) = HASHERS.get_or_init(|| (RandomState::new(), RandomState::new()));
-        let half = |state: &RandomState| {
-            let mut h = state.build_hasher();
-            (self.opaque, self.localpart, self.domain, resource).hash(&mut h);
-            h.finish()
-        };
-        JidKey((u128::from(half(a)) << 64) | u128::from(half(b)))
+        let parts = (self.opaque, self.localpart, self.domain, resource);
+        JidKey((u128::from(a.hash_one(parts)) << 64) | u128::from(b.hash_one(parts)))
     }
 }
 

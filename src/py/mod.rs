@@ -10,6 +10,7 @@ mod descriptors;
 mod errors;
 mod jid;
 mod state;
+mod xso;
 
 /// Lowercase form of a hex SHA-1 id, for comparison and caching (ASCII
 /// letters only change).

@@ -15,10 +15,11 @@ use pyo3::{intern, PyTraverseError, PyVisit};
 use super::descriptors::AbstractAvatarDescriptor;
 use super::errors::{integrity_error, ImageTooLargeError, ImageUnavailableError};
 use super::jid::{key, JidKey, JidParts};
+use super::xso::{raws, read_item, read_items};
 use crate::cache::{Record, RequestToken, Stored};
 use crate::ids::sha1_hex;
 use crate::images::ImageStore;
-use crate::info::{RawInfo, RawInt, SourceKind};
+use crate::info::SourceKind;
 use crate::session::{AvatarSession, IqKind, Presence};
 use crate::vcard_state::{Advertisement, RehashToken};
 
@@ -30,82 +31,6 @@ pub struct AvatarState {
     service: Option<Py<PyAny>>,
     pubsub: Option<Py<PyAny>>,
     vcard: Option<Py<PyAny>>,
-}
-
-/// The fields of one received `<info/>`, owned.
-struct ReceivedInfo {
-    id: Option<String>,
-    mime_type: Option<String>,
-    nbytes: RawInt,
-    width: RawInt,
-    height: RawInt,
-    url: Option<String>,
-}
-
-impl ReceivedInfo {
-    fn read(info: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let py = info.py();
-        let text = |name: &Bound<'_, pyo3::types::PyString>| -> PyResult<Option<String>> {
-            Ok(info.getattr(name)?.extract::<String>().ok())
-        };
-        let int = |name: &Bound<'_, pyo3::types::PyString>| -> PyResult<RawInt> {
-            let v = info.getattr(name)?;
-            Ok(if v.is_none() {
-                RawInt::Absent
-            } else {
-                v.extract::<i128>()
-                    .map(RawInt::Value)
-                    .unwrap_or(RawInt::Invalid)
-            })
-        };
-        Ok(Self {
-            id: text(intern!(py, "id_"))?,
-            mime_type: text(intern!(py, "mime_type"))?,
-            nbytes: int(intern!(py, "nbytes"))?,
-            width: int(intern!(py, "width"))?,
-            height: int(intern!(py, "height"))?,
-            url: text(intern!(py, "url"))?,
-        })
-    }
-
-    fn raw(&self) -> RawInfo<'_> {
-        RawInfo {
-            id: self.id.as_deref(),
-            mime_type: self.mime_type.as_deref(),
-            nbytes: self.nbytes,
-            width: self.width,
-            height: self.height,
-            url: self.url.as_deref(),
-        }
-    }
-}
-
-/// The `<info/>` entries of pubsub items carrying `aioxmpp.avatar.xso.Metadata`;
-/// `None` when no item has a parsed metadata payload.
-fn read_items(items: &Bound<'_, PyAny>) -> PyResult<Option<Vec<ReceivedInfo>>> {
-    let py = items.py();
-    let mut found = false;
-    let mut infos = Vec::new();
-    for item in items.try_iter()? {
-        let payload = item?.getattr(intern!(py, "registered_payload"))?;
-        if payload.is_none() {
-            continue;
-        }
-        let Ok(by_type) = payload.getattr(intern!(py, "info")) else {
-            continue;
-        };
-        found = true;
-        for group in by_type.call_method0(intern!(py, "values"))?.try_iter()? {
-            for info in group?.try_iter()? {
-                infos.push(ReceivedInfo::read(&info?)?);
-            }
-        }
-    }
-    Ok(found.then_some(infos))
-}
-
-fn raws(infos: &[ReceivedInfo]) -> Vec<RawInfo<'_>> {
-    infos.iter().map(ReceivedInfo::raw).collect()
 }
 
 impl AvatarState {
@@ -348,7 +273,7 @@ impl AvatarState {
         jid: &Bound<'py, PyAny>,
         item: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
-        let Some(infos) = read_items(PyList::new(jid.py(), [item])?.as_any())? else {
+        let Some(infos) = read_item(item)? else {
             return Ok(None);
         };
         let key = key(jid)?;
@@ -482,7 +407,7 @@ impl AvatarState {
         nbytes: Option<i64>,
     ) -> PyResult<()> {
         let limit = self.images.max_image_bytes();
-        if let Some(n) = nbytes.filter(|n| u64::try_from(*n).map_or(false, |n| n > limit)) {
+        if let Some(n) = nbytes.filter(|n| u64::try_from(*n).is_ok_and(|n| n > limit)) {
             return Err(ImageTooLargeError::new_err(format!(
                 "avatar {id_} of {} is advertised with {n} bytes, over the limit of {limit} bytes; not fetched",
                 jid.str()?

@@ -1,0 +1,163 @@
+//! Reading aioxmpp's avatar XSOs (`aioxmpp.avatar.xso`): the field values of
+//! received `<info/>` elements, handed to the core for validation.
+//!
+//! aioxmpp has already parsed the stanza; these functions only read what it
+//! parsed, as cheaply as possible, and never decide what is valid.
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyDict;
+
+use crate::info::{RawInfo, RawInt};
+
+/// The fields of one received `<info/>`, owned.
+pub struct ReceivedInfo {
+    id: Option<String>,
+    mime_type: Option<String>,
+    nbytes: RawInt,
+    width: RawInt,
+    height: RawInt,
+    url: Option<String>,
+}
+
+/// aioxmpp's avatar XSO classes and the descriptors that key their parsed
+/// contents: `Info`'s six fields in the order id, type, bytes, width,
+/// height, url, and `Metadata.info`.
+struct Classes {
+    info: Py<PyAny>,
+    info_fields: [Py<PyAny>; 6],
+    metadata: Py<PyAny>,
+    metadata_info: Py<PyAny>,
+}
+
+const INFO_FIELDS: [&str; 6] = ["id_", "mime_type", "nbytes", "width", "height", "url"];
+
+fn classes(py: Python<'_>) -> PyResult<&Classes> {
+    static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
+    CLASSES.get_or_try_init(py, || {
+        let module = py.import("aioxmpp.avatar.xso")?;
+        let info = module.getattr("Info")?;
+        let metadata = module.getattr("Metadata")?;
+        let dict = info.getattr("__dict__")?;
+        let field = |name: &str| dict.get_item(name).map(Bound::unbind);
+        Ok(Classes {
+            metadata_info: metadata.getattr("__dict__")?.get_item("info")?.unbind(),
+            metadata: metadata.unbind(),
+            info_fields: [
+                field(INFO_FIELDS[0])?,
+                field(INFO_FIELDS[1])?,
+                field(INFO_FIELDS[2])?,
+                field(INFO_FIELDS[3])?,
+                field(INFO_FIELDS[4])?,
+                field(INFO_FIELDS[5])?,
+            ],
+            info: info.unbind(),
+        })
+    })
+}
+
+impl ReceivedInfo {
+    /// Read the six fields of an `<info/>` object. For aioxmpp's own `Info`
+    /// the values are taken straight from its parsed contents (a dict keyed
+    /// by the attribute descriptors), which costs a fraction of six
+    /// attribute look-ups; any other object is read attribute by attribute.
+    fn read(info: &Bound<'_, PyAny>, classes: &Classes) -> PyResult<Self> {
+        let py = info.py();
+        let mut values: [Option<Bound<'_, PyAny>>; 6] = Default::default();
+        if info.get_type().is(classes.info.bind(py)) {
+            let contents = info.getattr(intern!(py, "_xso_contents"))?;
+            let contents = contents.cast::<PyDict>()?;
+            for (slot, field) in values.iter_mut().zip(&classes.info_fields) {
+                *slot = contents.get_item(field)?;
+            }
+        } else {
+            for (slot, name) in values.iter_mut().zip(INFO_FIELDS) {
+                *slot = info.getattr(name).ok();
+            }
+        }
+        let [id, mime_type, nbytes, width, height, url] = values;
+        Ok(Self {
+            id: text(id),
+            mime_type: text(mime_type),
+            nbytes: int(nbytes),
+            width: int(width),
+            height: int(height),
+            url: text(url),
+        })
+    }
+
+    fn raw(&self) -> RawInfo<'_> {
+        RawInfo {
+            id: self.id.as_deref(),
+            mime_type: self.mime_type.as_deref(),
+            nbytes: self.nbytes,
+            width: self.width,
+            height: self.height,
+            url: self.url.as_deref(),
+        }
+    }
+}
+
+/// A string field; anything else counts as absent.
+fn text(value: Option<Bound<'_, PyAny>>) -> Option<String> {
+    value.and_then(|v| v.extract::<String>().ok())
+}
+
+/// An integer field, keeping "absent" and "not an integer" apart.
+fn int(value: Option<Bound<'_, PyAny>>) -> RawInt {
+    match value {
+        None => RawInt::Absent,
+        Some(v) if v.is_none() => RawInt::Absent,
+        // i64 first: it is the fast conversion; i128 only for huge values.
+        Some(v) => match v.extract::<i64>() {
+            Ok(n) => RawInt::Value(n.into()),
+            Err(_) => v
+                .extract::<i128>()
+                .map(RawInt::Value)
+                .unwrap_or(RawInt::Invalid),
+        },
+    }
+}
+
+/// The `<info/>` entries of pubsub items carrying `aioxmpp.avatar.xso.Metadata`;
+/// `None` when no item has a parsed metadata payload.
+pub fn read_items(items: &Bound<'_, PyAny>) -> PyResult<Option<Vec<ReceivedInfo>>> {
+    let mut found = None;
+    for item in items.try_iter()? {
+        if let Some(infos) = read_item(&item?)? {
+            found.get_or_insert_with(Vec::new).extend(infos);
+        }
+    }
+    Ok(found)
+}
+
+/// The `<info/>` entries of one pubsub item; `None` when it carries no
+/// parsed `aioxmpp.avatar.xso.Metadata`.
+pub fn read_item(item: &Bound<'_, PyAny>) -> PyResult<Option<Vec<ReceivedInfo>>> {
+    let py = item.py();
+    let classes = classes(py)?;
+    let payload = item.getattr(intern!(py, "registered_payload"))?;
+    if !payload.get_type().is(classes.metadata.bind(py)) {
+        return Ok(None);
+    }
+    // Metadata.info is a dict of MIME type -> list of Info, kept in the
+    // XSO's parsed contents; absent means no <info/> at all.
+    let contents = payload.getattr(intern!(py, "_xso_contents"))?;
+    let mut infos = Vec::new();
+    if let Some(by_type) = contents
+        .cast::<PyDict>()?
+        .get_item(&classes.metadata_info)?
+    {
+        for group in by_type.cast::<PyDict>()?.values().iter() {
+            for info in group.try_iter()? {
+                infos.push(ReceivedInfo::read(&info?, classes)?);
+            }
+        }
+    }
+    Ok(Some(infos))
+}
+
+pub fn raws(infos: &[ReceivedInfo]) -> Vec<RawInfo<'_>> {
+    infos.iter().map(ReceivedInfo::raw).collect()
+}
