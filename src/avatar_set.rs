@@ -43,8 +43,11 @@ pub enum AvatarSetError {
     SizeRequired,
     /// `id_` missing and not inferable.
     IdRequired,
-    /// A numeric argument is negative.
-    Negative { argument: &'static str, given: i64 },
+    /// A numeric argument is outside its range in the XEP-0084 schema.
+    OutOfRange {
+        argument: &'static str,
+        given: String,
+    },
     /// Publishing a set that has no `image/png` data.
     NotPublishable,
 }
@@ -80,9 +83,11 @@ impl fmt::Display for AvatarSetError {
                 "id_ (the SHA-1 of the image data) is required when image_bytes are not \
                  given (for a url source), got None"
             ),
-            Self::Negative { argument, given } => {
-                write!(f, "{argument} must be a non-negative integer, got {given}")
-            }
+            Self::OutOfRange { argument, given } => write!(
+                f,
+                "{argument} must be an integer from 0 to {}, got {given}",
+                max_of(argument)
+            ),
             Self::NotPublishable => write!(
                 f,
                 "cannot publish an AvatarSet without image/png image_bytes: XEP-0084 \
@@ -94,6 +99,15 @@ impl fmt::Display for AvatarSetError {
 }
 
 impl std::error::Error for AvatarSetError {}
+
+/// Largest value of a numeric argument: XEP-0084 §9 declares `bytes` as
+/// `xs:unsignedInt` and `width`/`height` as `xs:unsignedShort`.
+pub fn max_of(argument: &str) -> i64 {
+    match argument {
+        "nbytes" => u32::MAX.into(),
+        _ => u16::MAX.into(),
+    }
+}
 
 /// The sources of one avatar, grouped by MIME type in first-seen order.
 #[derive(Clone, Debug, Default)]
@@ -128,8 +142,11 @@ impl AvatarSet {
             ("width", source.width),
             ("height", source.height),
         ] {
-            if let Some(given) = value.filter(|v| *v < 0) {
-                return Err(AvatarSetError::Negative { argument, given });
+            if let Some(given) = value.filter(|v| !(0..=max_of(argument)).contains(v)) {
+                return Err(AvatarSetError::OutOfRange {
+                    argument,
+                    given: given.to_string(),
+                });
             }
         }
         let mut info = AvatarInfo {
@@ -356,19 +373,48 @@ mod tests {
     }
 
     #[test]
-    fn negative_numbers_are_refused_by_name() {
-        let src = NewSource {
-            width: Some(-1),
+    fn numbers_outside_the_schema_are_refused_by_name() {
+        let url = NewSource {
             url: Some("u"),
             id: Some("i"),
             nbytes: Some(1),
             mime_type: "image/gif",
             ..Default::default()
         };
-        let err = AvatarSet::new().add(&src).unwrap_err();
+        let err = AvatarSet::new()
+            .add(&NewSource {
+                width: Some(-1),
+                ..url
+            })
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "width must be an integer from 0 to 65535, got -1"
+        );
+        let err = AvatarSet::new()
+            .add(&NewSource {
+                height: Some(65536),
+                ..url
+            })
+            .unwrap_err();
         assert!(err
             .to_string()
-            .starts_with("width must be a non-negative integer"));
+            .starts_with("height must be an integer from 0 to 65535"));
+        let err = AvatarSet::new()
+            .add(&NewSource {
+                nbytes: Some(1 << 32),
+                ..url
+            })
+            .unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("nbytes must be an integer from 0 to 4294967295"));
+        let max = NewSource {
+            nbytes: Some(u32::MAX.into()),
+            width: Some(65535),
+            ..url
+        };
+        assert!(AvatarSet::new().add(&max).is_ok());
     }
 
     #[test]

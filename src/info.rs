@@ -22,7 +22,7 @@ pub enum SourceKind {
 }
 
 /// One avatar source: the fields that decide descriptor equality.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct AvatarInfo {
     /// The id exactly as the peer (or caller) wrote it.
     pub id: String,

@@ -1,16 +1,20 @@
 //! `AvatarSet`: the sources of one avatar, built for publishing.
 
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyBytes, PyMemoryView};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView, PyTuple};
 
 use super::errors::set_error;
-use crate::avatar_set::{check_publishable as check, AvatarSet as Rules, NewSource};
+use crate::avatar_set::{
+    check_publishable as check, AvatarSet as Rules, AvatarSetError, NewSource,
+};
+use crate::info::AvatarInfo;
 
 /// The sources of one avatar image: at most one `image/png` with the image
 /// data itself, the others as URLs. Build it with `add_avatar_image` and
 /// publish it with `AvatarService.publish_avatar_set`.
-#[pyclass(module = "aioxmpp_avatar", subclass)]
+#[pyclass(module = "aioxmpp_avatar", subclass, dict)]
 pub struct AvatarSet {
     rules: Rules,
     image_bytes: Option<Py<PyBytes>>,
@@ -19,8 +23,10 @@ pub struct AvatarSet {
 
 #[pymethods]
 impl AvatarSet {
+    /// An empty set (extra arguments are left to subclasses' `__init__`).
     #[new]
-    fn py_new() -> Self {
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn py_new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
         Self {
             rules: Rules::new(),
             image_bytes: None,
@@ -41,30 +47,20 @@ impl AvatarSet {
     }
 
     /// The `aioxmpp.avatar.xso.Metadata` to publish: one `Info` per source,
-    /// grouped by MIME type in the order the types were first added.
+    /// grouped by MIME type in the order the types were first added. The
+    /// same object is returned each time and grows with later additions.
     #[getter]
     fn metadata(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         if let Some(m) = &self.metadata {
             return Ok(m.clone_ref(py));
         }
         static METADATA: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-        static INFO: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
         let metadata = METADATA
             .import(py, "aioxmpp.avatar.xso", "Metadata")?
             .call0()?;
-        let info_cls = INFO.import(py, "aioxmpp.avatar.xso", "Info")?;
-        let by_type = metadata.getattr("info")?;
         for (mime_type, infos) in self.rules.groups() {
-            let list = by_type.get_item(mime_type)?;
-            for i in infos {
-                let kwargs = pyo3::types::PyDict::new(py);
-                kwargs.set_item("id_", &i.id)?;
-                kwargs.set_item("mime_type", mime_type)?;
-                kwargs.set_item("nbytes", i.nbytes)?;
-                kwargs.set_item("width", i.width)?;
-                kwargs.set_item("height", i.height)?;
-                kwargs.set_item("url", i.url.as_deref())?;
-                list.call_method1("append", (info_cls.call((), Some(&kwargs))?,))?;
+            for info in infos {
+                append_info(&metadata, mime_type, info)?;
             }
         }
         self.metadata = Some(metadata.clone().unbind());
@@ -86,21 +82,24 @@ impl AvatarSet {
         mime_type: &str,
         id_: Option<&str>,
         image_bytes: Option<&Bound<'_, PyAny>>,
-        width: Option<i64>,
-        height: Option<i64>,
+        width: Option<&Bound<'_, PyAny>>,
+        height: Option<&Bound<'_, PyAny>>,
         url: Option<&str>,
-        nbytes: Option<i64>,
+        nbytes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let image = image_bytes.map(as_bytes).transpose()?;
+        let image = image_bytes
+            .filter(|b| !b.is_none())
+            .map(as_bytes)
+            .transpose()?;
         let data = image.as_ref().map(|b| b.as_bytes());
         let source = NewSource {
             mime_type,
             id: id_,
             image_bytes: data,
-            width,
-            height,
+            width: int_arg("width", width)?,
+            height: int_arg("height", height)?,
             url,
-            nbytes,
+            nbytes: int_arg("nbytes", nbytes)?,
         };
         let rules = &mut self.rules;
         // Hashing a large image must not hold the GIL.
@@ -108,8 +107,30 @@ impl AvatarSet {
         if let Some(image) = image {
             self.image_bytes = Some(image.unbind());
         }
-        self.metadata = None;
+        if let Some(metadata) = &self.metadata {
+            let (mime, infos) = self
+                .rules
+                .groups()
+                .iter()
+                .find(|(m, _)| m == mime_type)
+                .expect("the source was just added");
+            append_info(metadata.bind(py), mime, infos.last().expect("just added"))?;
+        }
         Ok(())
+    }
+
+    /// A copy with the same sources (the image bytes are shared).
+    fn __copy__(&self, py: Python<'_>) -> Self {
+        Self {
+            rules: self.rules.clone(),
+            image_bytes: self.image_bytes.as_ref().map(|b| b.clone_ref(py)),
+            metadata: None,
+        }
+    }
+
+    /// A copy with the same sources (bytes are immutable, so shared).
+    fn __deepcopy__(&self, py: Python<'_>, _memo: &Bound<'_, PyAny>) -> Self {
+        self.__copy__(py)
     }
 
     fn __repr__(&self) -> String {
@@ -119,6 +140,48 @@ impl AvatarSet {
             self.rules.png_id().unwrap_or("None"),
             sources
         )
+    }
+}
+
+/// Append one `Info` for `info` to an aioxmpp `Metadata` XSO.
+fn append_info(metadata: &Bound<'_, PyAny>, mime_type: &str, info: &AvatarInfo) -> PyResult<()> {
+    static INFO: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = metadata.py();
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("id_", &info.id)?;
+    kwargs.set_item("mime_type", mime_type)?;
+    kwargs.set_item("nbytes", info.nbytes)?;
+    kwargs.set_item("width", info.width)?;
+    kwargs.set_item("height", info.height)?;
+    kwargs.set_item("url", info.url.as_deref())?;
+    let xso = INFO
+        .import(py, "aioxmpp.avatar.xso", "Info")?
+        .call((), Some(&kwargs))?;
+    metadata
+        .getattr("info")?
+        .get_item(mime_type)?
+        .call_method1("append", (xso,))?;
+    Ok(())
+}
+
+/// A numeric argument: None, or an integer (a too large one is reported as
+/// out of range by name; a non-integer is a `TypeError`).
+fn int_arg(argument: &'static str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    match value.extract::<i64>() {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_instance_of::<PyOverflowError>(value.py()) => {
+            Err(set_error(AvatarSetError::OutOfRange {
+                argument,
+                given: value.repr()?.to_string(),
+            }))
+        }
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{argument} must be an integer or None, got {}",
+            value.get_type().name()?
+        ))),
     }
 }
 
@@ -135,7 +198,7 @@ fn as_bytes<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
             .call1((obj,))?
             .cast_into::<PyBytes>()?);
     }
-    Err(pyo3::exceptions::PyTypeError::new_err(format!(
+    Err(PyTypeError::new_err(format!(
         "image_bytes must be bytes, got {}",
         obj.get_type().name()?
     )))

@@ -11,7 +11,7 @@ use pyo3::exceptions::PyDeprecationWarning;
 use pyo3::prelude::*;
 use pyo3::pyclass::CompareOp;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::ids::normalize_id;
@@ -62,33 +62,24 @@ impl AbstractAvatarDescriptor {
 
 #[pymethods]
 impl AbstractAvatarDescriptor {
+    /// Construction is two-step, as for Python classes: `__new__` accepts
+    /// any arguments (so subclasses may have signatures of their own) and
+    /// `__init__` takes the descriptor's fields.
     #[new]
-    #[pyo3(signature = (remote_jid, id_, *, mime_type=None, nbytes=None, width=None, height=None, url=None, **_kwargs))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (*_args, **_kwargs))]
     fn py_new(
-        remote_jid: Py<PyAny>,
-        id_: String,
-        mime_type: Option<String>,
-        nbytes: Option<i64>,
-        width: Option<i64>,
-        height: Option<i64>,
-        url: Option<String>,
+        py: Python<'_>,
+        _args: &Bound<'_, PyTuple>,
         _kwargs: Option<&Bound<'_, PyDict>>,
     ) -> Self {
-        let info = AvatarInfo {
-            id: id_,
-            mime_type,
-            nbytes,
-            width,
-            height,
-            url,
-        };
-        Self::new(SourceKind::Abstract, remote_jid, info)
+        Self::new(SourceKind::Abstract, py.None(), AvatarInfo::default())
     }
 
-    /// Accepts the constructor's arguments again, so that Python subclasses
-    /// can call `super().__init__(remote_jid, id_, **kwargs)`.
-    #[pyo3(signature = (remote_jid, id_, *, mime_type=None, nbytes=None, width=None, height=None, url=None, **_kwargs))]
+    /// Set the fields: `remote_jid`, `id_` and the keyword-only hints.
+    /// `pubsub` (pubsub kind), `vcard` and `image_bytes` (vCard kind) are
+    /// the kinds' fetching helpers; other keyword arguments are ignored so
+    /// that a service may pass its own.
+    #[pyo3(signature = (remote_jid, id_, *, mime_type=None, nbytes=None, width=None, height=None, url=None, pubsub=None, vcard=None, image_bytes=None, **_kwargs))]
     #[allow(clippy::too_many_arguments)]
     fn __init__(
         &mut self,
@@ -99,6 +90,9 @@ impl AbstractAvatarDescriptor {
         width: Option<i64>,
         height: Option<i64>,
         url: Option<String>,
+        pubsub: Option<Py<PyAny>>,
+        vcard: Option<Py<PyAny>>,
+        image_bytes: Option<Py<PyBytes>>,
         _kwargs: Option<&Bound<'_, PyDict>>,
     ) {
         self.remote_jid = remote_jid;
@@ -110,6 +104,93 @@ impl AbstractAvatarDescriptor {
             height,
             url,
         };
+        match self.kind {
+            SourceKind::Pubsub => self.pubsub = pubsub,
+            SourceKind::VCard => {
+                self.vcard = vcard;
+                self.image_bytes = image_bytes;
+            }
+            SourceKind::Http | SourceKind::Abstract => {}
+        }
+    }
+
+    /// Everything needed to rebuild this descriptor (copy and pickle).
+    fn __getstate__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let this = slf.borrow();
+        let i = &this.info;
+        // Python subclasses have a __dict__; our own classes do not.
+        let dict = slf.getattr(pyo3::intern!(py, "__dict__")).ok();
+        let state = (
+            this.remote_jid.clone_ref(py),
+            (
+                i.id.clone(),
+                i.mime_type.clone(),
+                i.nbytes,
+                i.width,
+                i.height,
+                i.url.clone(),
+            ),
+            (
+                this.pubsub.as_ref().map(|o| o.clone_ref(py)),
+                this.vcard.as_ref().map(|o| o.clone_ref(py)),
+            ),
+            (
+                this.image_bytes.as_ref().map(|o| o.clone_ref(py)),
+                this.service.as_ref().map(|o| o.clone_ref(py)),
+            ),
+            dict,
+        );
+        Ok(state.into_pyobject(py)?.into_any().unbind())
+    }
+
+    /// Restore the state made by `__getstate__`.
+    #[allow(clippy::type_complexity)]
+    fn __setstate__(
+        slf: &Bound<'_, Self>,
+        state: (
+            Py<PyAny>,
+            (
+                String,
+                Option<String>,
+                Option<i64>,
+                Option<i64>,
+                Option<i64>,
+                Option<String>,
+            ),
+            (Option<Py<PyAny>>, Option<Py<PyAny>>),
+            (Option<Py<PyBytes>>, Option<Py<PyAny>>),
+            Option<Bound<'_, PyDict>>,
+        ),
+    ) -> PyResult<()> {
+        let (
+            remote_jid,
+            (id, mime_type, nbytes, width, height, url),
+            (pubsub, vcard),
+            (image_bytes, service),
+            dict,
+        ) = state;
+        {
+            let mut this = slf.borrow_mut();
+            this.remote_jid = remote_jid;
+            this.info = AvatarInfo {
+                id,
+                mime_type,
+                nbytes,
+                width,
+                height,
+                url,
+            };
+            this.pubsub = pubsub;
+            this.vcard = vcard;
+            this.image_bytes = image_bytes;
+            this.service = service;
+        }
+        if let Some(dict) = dict {
+            slf.getattr(pyo3::intern!(slf.py(), "__dict__"))?
+                .call_method1("update", (dict,))?;
+        }
+        Ok(())
     }
 
     /// The JID this avatar belongs to.
@@ -299,30 +380,18 @@ pub struct PubsubAvatarDescriptor;
 #[pymethods]
 impl PubsubAvatarDescriptor {
     #[new]
-    #[pyo3(signature = (remote_jid, id_, *, pubsub=None, mime_type=None, nbytes=None, width=None, height=None, url=None, **_kwargs))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (*_args, **_kwargs))]
     fn py_new(
-        remote_jid: Py<PyAny>,
-        id_: String,
-        pubsub: Option<Py<PyAny>>,
-        mime_type: Option<String>,
-        nbytes: Option<i64>,
-        width: Option<i64>,
-        height: Option<i64>,
-        url: Option<String>,
+        py: Python<'_>,
+        _args: &Bound<'_, PyTuple>,
         _kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyClassInitializer<Self> {
-        let info = AvatarInfo {
-            id: id_,
-            mime_type,
-            nbytes,
-            width,
-            height,
-            url,
-        };
-        let mut base = AbstractAvatarDescriptor::new(SourceKind::Pubsub, remote_jid, info);
-        base.pubsub = pubsub;
-        PyClassInitializer::from(base).add_subclass(Self)
+        PyClassInitializer::from(AbstractAvatarDescriptor::new(
+            SourceKind::Pubsub,
+            py.None(),
+            AvatarInfo::default(),
+        ))
+        .add_subclass(Self)
     }
 }
 
@@ -333,30 +402,16 @@ pub struct HttpAvatarDescriptor;
 #[pymethods]
 impl HttpAvatarDescriptor {
     #[new]
-    #[pyo3(signature = (remote_jid, id_, *, mime_type=None, nbytes=None, width=None, height=None, url=None, **_kwargs))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (*_args, **_kwargs))]
     fn py_new(
-        remote_jid: Py<PyAny>,
-        id_: String,
-        mime_type: Option<String>,
-        nbytes: Option<i64>,
-        width: Option<i64>,
-        height: Option<i64>,
-        url: Option<String>,
+        py: Python<'_>,
+        _args: &Bound<'_, PyTuple>,
         _kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyClassInitializer<Self> {
-        let info = AvatarInfo {
-            id: id_,
-            mime_type,
-            nbytes,
-            width,
-            height,
-            url,
-        };
         PyClassInitializer::from(AbstractAvatarDescriptor::new(
             SourceKind::Http,
-            remote_jid,
-            info,
+            py.None(),
+            AvatarInfo::default(),
         ))
         .add_subclass(Self)
     }
@@ -370,31 +425,17 @@ pub struct VCardAvatarDescriptor;
 #[pymethods]
 impl VCardAvatarDescriptor {
     #[new]
-    #[pyo3(signature = (remote_jid, id_, *, vcard=None, image_bytes=None, mime_type=None, nbytes=None, width=None, height=None, url=None, **_kwargs))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (*_args, **_kwargs))]
     fn py_new(
-        remote_jid: Py<PyAny>,
-        id_: String,
-        vcard: Option<Py<PyAny>>,
-        image_bytes: Option<Py<PyBytes>>,
-        mime_type: Option<String>,
-        nbytes: Option<i64>,
-        width: Option<i64>,
-        height: Option<i64>,
-        url: Option<String>,
+        py: Python<'_>,
+        _args: &Bound<'_, PyTuple>,
         _kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyClassInitializer<Self> {
-        let info = AvatarInfo {
-            id: id_,
-            mime_type,
-            nbytes,
-            width,
-            height,
-            url,
-        };
-        let mut base = AbstractAvatarDescriptor::new(SourceKind::VCard, remote_jid, info);
-        base.vcard = vcard;
-        base.image_bytes = image_bytes;
-        PyClassInitializer::from(base).add_subclass(Self)
+        PyClassInitializer::from(AbstractAvatarDescriptor::new(
+            SourceKind::VCard,
+            py.None(),
+            AvatarInfo::default(),
+        ))
+        .add_subclass(Self)
     }
 }
