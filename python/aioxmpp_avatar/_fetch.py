@@ -49,7 +49,7 @@ async def request_image_data(kind, jid, id_, *, pubsub, vcard):
         return await request_pubsub_data(pubsub, jid, id_)
     if vcard is None:
         raise ValueError("this VCardAvatarDescriptor was built without vcard=")
-    photo, _ = await request_vcard_photo(vcard, jid)
+    photo = photo_of(await vcard.get_vcard(jid))
     if photo is None:
         raise ImageUnavailableError(f"the vCard of {jid} has no photo")
     return photo
@@ -61,19 +61,17 @@ async def request_pubsub_data(pubsub, jid, id_):
     for item in result.payload.items:
         payload = item.registered_payload
         data = getattr(payload, "data", None)
-        if data:
+        if data is not None:
             return data
     raise ImageUnavailableError(
         f"{jid} has no image data for avatar {id_} in its PEP data node"
     )
 
 
-async def request_vcard_photo(vcard, jid=None):
-    """``(photo bytes or None, MIME type or None)`` from the vCard of `jid`
-    (our own when None). A PHOTO that is not valid base64 counts as none."""
-    card = await vcard.get_vcard(jid)
+def photo_of(card):
+    """The PHOTO data of an aioxmpp vCard, or None; a PHOTO that is not
+    valid base64 counts as none."""
     try:
-        photo = card.get_photo_data()
+        return card.get_photo_data()
     except (binascii.Error, ValueError):
-        return None, None
-    return photo, card.get_photo_mime_type() if photo is not None else None
+        return None

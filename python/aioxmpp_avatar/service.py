@@ -254,8 +254,9 @@ class AvatarService(service.Service):
             items = None if disable_pep else await self._request_pep_metadata(jid)
             answer = state.finish_pep(jid, token, items)
             if answer is None:
-                photo, mime_type = await self._request(
-                    "vcard", _fetch.request_vcard_photo(self._vcard, jid))
+                card = await self._request("vcard", self._vcard.get_vcard(jid))
+                photo = _fetch.photo_of(card)
+                mime_type = card.get_photo_mime_type() if photo is not None else None
                 answer = state.finish_vcard(jid, token, photo, mime_type)
         except BaseException:
             state.abort_request(jid, token)
@@ -388,7 +389,7 @@ class AvatarService(service.Service):
     async def _rehash(self, token):
         state = self._state
         try:
-            photo, _ = await _fetch.request_vcard_photo(self._vcard)
+            photo = _fetch.photo_of(await self._vcard.get_vcard())
         except asyncio.CancelledError:
             state.fail_rehash(token)
             raise
@@ -455,8 +456,9 @@ class AvatarService(service.Service):
 
     async def wipe_avatar(self):
         """As :meth:`disable_avatar`, and remove the image data from the
-        server: the data node is deleted, so the old image cannot be
-        fetched any more."""
+        server: the data node is purged (its items are deleted, its
+        configuration such as the access model stays), so the old image
+        cannot be fetched any more."""
         async with self._publish_lock:
             todo = []
             if self._synchronize_vcard:
@@ -469,10 +471,15 @@ class AvatarService(service.Service):
         await self._pep.publish(_fetch.NS_METADATA, avatar_xso.Metadata())
         own = self.client.local_jid.bare()
         try:
-            await self._pubsub.delete(own, _fetch.NS_DATA)
+            await self._pubsub.purge(own, _fetch.NS_DATA)
         except aioxmpp.XMPPCancelError as exc:
-            if not _core.means_no_avatar(exc.condition.value[1]):
+            condition = exc.condition.value[1]
+            if condition == "item-not-found":
+                return  # there never was a data node
+            if condition != "feature-not-implemented":
                 raise
+            # No purge (XEP-0060 §8.5): overwrite the single item instead.
+            await self._pep.publish(_fetch.NS_DATA, avatar_xso.Data(b""))
 
     async def _disable_vcard_avatar(self):
         if not await self._server_converts_vcard_avatars():

@@ -250,20 +250,34 @@ impl AvatarState {
     }
 
     /// The vCard answer to a request (XEP-0153 §3.2): the photo (or None)
-    /// and its MIME type. The photo goes into the image store.
+    /// and its MIME type. The photo goes into the image store and, as in
+    /// aioxmpp, into the descriptor itself, which then never fetches again.
     fn finish_vcard<'py>(
         &mut self,
         jid: &Bound<'py, PyAny>,
         token: u64,
-        photo: Option<&[u8]>,
+        photo: Option<Bound<'py, PyBytes>>,
         mime_type: Option<&str>,
     ) -> PyResult<(bool, Bound<'py, PyList>)> {
-        let records = AvatarSession::<JidKey, Py<PyList>>::vcard_fallback_records(photo, mime_type);
-        if let (Some(data), Some(r)) = (photo, records.first()) {
+        let data = photo.as_ref().map(|p| p.as_bytes());
+        let records = AvatarSession::<JidKey, Py<PyList>>::vcard_fallback_records(data, mime_type);
+        let id = records.first().map(|r| r.info.id.clone());
+        if let (Some(data), Some(id)) = (data, &id) {
             // Verified by construction; only the size limit can refuse it.
-            let _ = self.images.put_verified(&r.info.id, None, data);
+            let _ = self.images.put_verified(id, None, data);
         }
-        self.finish(jid, token, records)
+        let (changed, list) = self.finish(jid, token, records)?;
+        if let (Some(photo), Some(id)) = (photo, id) {
+            for item in list.iter() {
+                let descriptor = item.cast::<AbstractAvatarDescriptor>()?;
+                let mut d = descriptor.borrow_mut();
+                // Only our own answer: a newer event may have won the race.
+                if d.kind == SourceKind::VCard && d.info.id == id {
+                    d.image_bytes = Some(photo.clone().unbind());
+                }
+            }
+        }
+        Ok((changed, list))
     }
 
     /// A PEP notification of `jid`'s metadata node: the new descriptor list
