@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import struct
-import zlib
 
 import aioxmpp
 import aioxmpp.pubsub.xso as pubsub_xso
 from lxml import etree
+
+from aioxmpp_avatar import _png
 
 WAIT = 10.0  # seconds; generous upper bound for every single wait
 
@@ -17,20 +17,9 @@ NS_METADATA = "urn:xmpp:avatar:metadata"
 
 
 def make_png(width: int = 4, height: int = 3, rgba=(200, 30, 90, 255)) -> bytes:
-    """A valid RGBA PNG with one solid colour, built with zlib and struct."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        return struct.pack(">I", len(data)) + kind + data + crc
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    row = b"\x00" + bytes(rgba) * width  # filter type 0 per scanline
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(row * height))
-        + chunk(b"IEND", b"")
-    )
+    """A valid PNG of the given size; `rgba` (alpha ignored) makes distinct
+    images."""
+    return _png.make_png(width, height, tuple(rgba[:3]))
 
 
 def wait_metadata(service, jid, predicate=lambda metadata: bool(metadata)):

@@ -1,0 +1,382 @@
+"""Type stubs for the Rust extension module ``aioxmpp_avatar._core``."""
+
+import os
+from collections.abc import Coroutine, Iterable
+from pathlib import Path
+from typing import Any, Optional, Union, final
+
+from typing_extensions import Self, disjoint_base
+
+__all__ = [
+    "normalize_id",
+    "sha1_hex",
+    "means_no_avatar",
+    "verify_image",
+    "check_publishable",
+    "AvatarSet",
+    "AbstractAvatarDescriptor",
+    "PubsubAvatarDescriptor",
+    "HttpAvatarDescriptor",
+    "VCardAvatarDescriptor",
+    "AvatarState",
+    "AvatarError",
+    "AvatarSetError",
+    "IntegrityError",
+    "ImageTooLargeError",
+    "ImageUnavailableError",
+    "DEFAULT_MAX_IMAGE_BYTES",
+    "DEFAULT_IMAGE_MEMORY_BUDGET",
+]
+
+#: Largest image (in bytes) accepted by default when fetching and verifying.
+DEFAULT_MAX_IMAGE_BYTES: int
+#: Default memory budget (in bytes) of the verified image store.
+DEFAULT_IMAGE_MEMORY_BUDGET: int
+
+# --- functions -------------------------------------------------------------
+
+def normalize_id(id_: str) -> str:
+    """Lowercase form of a hex SHA-1 id (ASCII letters only change)."""
+
+def sha1_hex(data: bytes) -> str:
+    """Lowercase hex SHA-1 of `data`, computed without holding the GIL."""
+
+def means_no_avatar(condition: str) -> bool:
+    """Whether an XMPP error condition name means "this JID has no avatar"."""
+
+def verify_image(
+    id_: str,
+    nbytes: Optional[int],
+    data: bytes,
+    max_bytes: int = ...,
+) -> bytes:
+    """Return `data` if it matches the SHA-1 `id_` and size, else raise."""
+
+def check_publishable(png_id: Optional[str], image_bytes: Optional[object]) -> None:
+    """Raise AvatarSetError unless a set with this PNG id and data is publishable."""
+
+# --- exceptions ------------------------------------------------------------
+
+class AvatarError(RuntimeError):
+    """Base class of every error raised by aioxmpp_avatar (a RuntimeError)."""
+
+class AvatarSetError(AvatarError):
+    """An AvatarSet rule was broken, or the set cannot be published as it is."""
+
+class IntegrityError(AvatarError):
+    """Fetched image data does not match the advertised SHA-1 id or size."""
+
+class ImageTooLargeError(AvatarError):
+    """The image is larger than the configured limit; it was not fetched."""
+
+class ImageUnavailableError(AvatarError):
+    """The peer has no image data for this avatar, or fetching it failed recently."""
+
+# --- AvatarSet -------------------------------------------------------------
+
+@disjoint_base
+class AvatarSet:
+    """The sources of one avatar image, built for publishing."""
+
+    def __new__(cls) -> Self: ...
+    @property
+    def image_bytes(self) -> Optional[bytes]:
+        """The ``image/png`` image data, once added."""
+    @property
+    def png_id(self) -> Optional[str]:
+        """The normalised SHA-1 of the ``image/png`` image data, once added."""
+    @property
+    def metadata(self) -> Any:
+        """The ``aioxmpp.avatar.xso.Metadata`` to publish, grouped by MIME type."""
+    def add_avatar_image(
+        self,
+        mime_type: str,
+        *,
+        id_: Optional[str] = None,
+        image_bytes: Union[bytes, bytearray, memoryview, None] = None,
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+        url: Optional[str] = None,
+        nbytes: Optional[int] = None,
+    ) -> None:
+        """Add a source of the avatar image; a broken rule raises AvatarSetError."""
+
+# --- descriptors -----------------------------------------------------------
+
+@disjoint_base
+class AbstractAvatarDescriptor:
+    """Base of every avatar descriptor: what an avatar is and how to get it."""
+
+    def __new__(
+        cls,
+        remote_jid: Any,
+        id_: str,
+        *,
+        mime_type: Optional[str] = None,
+        nbytes: Optional[int] = None,
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+        url: Optional[str] = None,
+        **_kwargs: Any,
+    ) -> Self: ...
+    def __init__(
+        self,
+        remote_jid: Any,
+        id_: str,
+        *,
+        mime_type: Optional[str] = None,
+        nbytes: Optional[int] = None,
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+        url: Optional[str] = None,
+        **_kwargs: Any,
+    ) -> None: ...
+    @property
+    def remote_jid(self) -> Any:
+        """The JID this avatar belongs to."""
+    @property
+    def id_(self) -> str:
+        """The SHA-1 of the image as the peer wrote it; use it on the wire."""
+    @property
+    def normalized_id(self) -> str:
+        """The lowercase SHA-1 of the image, for caching and comparison."""
+    @property
+    def mime_type(self) -> Optional[str]:
+        """The MIME type of the image data, if known."""
+    @property
+    def nbytes(self) -> Optional[int]:
+        """The size of the image data in bytes, if known."""
+    @property
+    def width(self) -> Optional[int]:
+        """The width of the image in pixels, if known."""
+    @property
+    def height(self) -> Optional[int]:
+        """The height of the image in pixels, if known."""
+    @property
+    def url(self) -> Optional[str]:
+        """Where the image can be downloaded, for URL sources."""
+    @property
+    def can_get_image_bytes_via_xmpp(self) -> bool:
+        """Whether get_image_bytes() can fetch the image over XMPP."""
+    @property
+    def has_image_data_in_pubsub(self) -> bool:
+        """Deprecated alias of can_get_image_bytes_via_xmpp (warns)."""
+    def get_image_bytes(self) -> Coroutine[Any, Any, bytes]:
+        """Fetch the image data, verified against the SHA-1 id and size."""
+    @property
+    def _kind(self) -> str:
+        """How the image is reached: "pubsub", "vcard", "http" or "abstract"."""
+    @property
+    def _service(self) -> Any:
+        """The service that built this descriptor, or None."""
+    @property
+    def _pubsub(self) -> Any:
+        """The PubSubClient used for fetching, or None."""
+    @property
+    def _vcard(self) -> Any:
+        """The VCardService used for fetching, or None."""
+    @property
+    def _image_bytes(self) -> Optional[bytes]:
+        """Image data handed to the constructor, or None."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class PubsubAvatarDescriptor(AbstractAvatarDescriptor):
+    """An avatar whose PNG data is in the owner's PEP data node (XEP-0084)."""
+
+    def __new__(
+        cls,
+        remote_jid: Any,
+        id_: str,
+        *,
+        pubsub: Any = None,
+        mime_type: Optional[str] = None,
+        nbytes: Optional[int] = None,
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+        url: Optional[str] = None,
+        **_kwargs: Any,
+    ) -> Self: ...
+    def __init__(
+        self,
+        remote_jid: Any,
+        id_: str,
+        *,
+        pubsub: Any = None,
+        mime_type: Optional[str] = None,
+        nbytes: Optional[int] = None,
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+        url: Optional[str] = None,
+        **_kwargs: Any,
+    ) -> None: ...
+
+class HttpAvatarDescriptor(AbstractAvatarDescriptor):
+    """An avatar that is only available at a URL."""
+
+    def __new__(
+        cls,
+        remote_jid: Any,
+        id_: str,
+        *,
+        mime_type: Optional[str] = None,
+        nbytes: Optional[int] = None,
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+        url: Optional[str] = None,
+        **_kwargs: Any,
+    ) -> Self: ...
+    def __init__(
+        self,
+        remote_jid: Any,
+        id_: str,
+        *,
+        mime_type: Optional[str] = None,
+        nbytes: Optional[int] = None,
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+        url: Optional[str] = None,
+        **_kwargs: Any,
+    ) -> None: ...
+
+class VCardAvatarDescriptor(AbstractAvatarDescriptor):
+    """An avatar from the owner's vCard PHOTO (XEP-0153)."""
+
+    def __new__(
+        cls,
+        remote_jid: Any,
+        id_: str,
+        *,
+        vcard: Any = None,
+        image_bytes: Optional[bytes] = None,
+        mime_type: Optional[str] = None,
+        nbytes: Optional[int] = None,
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+        url: Optional[str] = None,
+        **_kwargs: Any,
+    ) -> Self: ...
+    def __init__(
+        self,
+        remote_jid: Any,
+        id_: str,
+        *,
+        vcard: Any = None,
+        image_bytes: Optional[bytes] = None,
+        mime_type: Optional[str] = None,
+        nbytes: Optional[int] = None,
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+        url: Optional[str] = None,
+        **_kwargs: Any,
+    ) -> None: ...
+
+# --- per-connection state --------------------------------------------------
+
+@final
+class AvatarState:
+    """Per-connection avatar state of one AvatarService."""
+
+    def __new__(
+        cls, service: Any = None, pubsub: Any = None, vcard: Any = None
+    ) -> Self: ...
+    @property
+    def metadata_cache_size(self) -> int:
+        """Maximum number of JIDs in the metadata cache."""
+    @metadata_cache_size.setter
+    def metadata_cache_size(self, size: int) -> None: ...
+    @property
+    def max_infos(self) -> int:
+        """Most <info/> entries taken from one metadata item."""
+    @max_infos.setter
+    def max_infos(self, max: int) -> None: ...
+    @property
+    def negative_ttl(self) -> float:
+        """Seconds a failed image fetch for one (JID, id) is not retried."""
+    @negative_ttl.setter
+    def negative_ttl(self, seconds: float) -> None: ...
+    @property
+    def image_memory_budget(self) -> int:
+        """Bytes of verified image data kept in memory."""
+    @image_memory_budget.setter
+    def image_memory_budget(self, budget: int) -> None: ...
+    @property
+    def max_image_bytes(self) -> int:
+        """Largest image accepted, in bytes."""
+    @max_image_bytes.setter
+    def max_image_bytes(self, limit: int) -> None: ...
+    @property
+    def image_directory(self) -> Optional[Path]:
+        """Directory where verified images are kept across restarts, or None."""
+    @image_directory.setter
+    def image_directory(self, dir: Union[str, os.PathLike[str], None]) -> None: ...
+    @property
+    def advertise(self) -> bool:
+        """Whether our vCard hash is advertised in presence."""
+    @property
+    def own_hash(self) -> Optional[str]:
+        """The hash we know for our own vCard photo."""
+    def cached_metadata(self, jid: Any) -> Optional[list[AbstractAvatarDescriptor]]:
+        """The cached descriptor list for `jid`, or None (counted as hit/miss)."""
+    def begin_request(self, jid: Any, require_fresh: bool) -> int:
+        """Start a metadata request; returns its token."""
+    def abort_request(self, jid: Any, token: int) -> None:
+        """A metadata request failed or was cancelled."""
+    def finish_pep(
+        self, jid: Any, token: int, items: Optional[Iterable[Any]]
+    ) -> Optional[tuple[bool, list[AbstractAvatarDescriptor]]]:
+        """The PEP answer to a request; None means: try the vCard fallback."""
+    def finish_vcard(
+        self,
+        jid: Any,
+        token: int,
+        photo: Optional[bytes],
+        mime_type: Optional[str],
+    ) -> tuple[bool, list[AbstractAvatarDescriptor]]:
+        """The vCard answer to a request: `(changed, descriptors)`."""
+    def pep_notification(
+        self, jid: Any, item: Any
+    ) -> Optional[list[AbstractAvatarDescriptor]]:
+        """A PEP metadata notification: the new descriptors if changed, else None."""
+    def presence(
+        self,
+        full_jid: Any,
+        local_jid: Any,
+        has_update: bool,
+        photo: Optional[str],
+        muc: bool,
+    ) -> tuple[Optional[tuple[Any, list[AbstractAvatarDescriptor]]], Optional[int]]:
+        """An available presence: `((jid, descriptors) or None, rehash token)`."""
+    def unavailable(self, full_jid: Any, local_jid: Any, muc: bool) -> Optional[int]:
+        """An unavailable presence; returns a rehash token if one is needed."""
+    def advertisement(self) -> tuple[bool, Optional[str]]:
+        """What to put into an outgoing presence: `(attach, photo hash)`."""
+    def set_advertise(self, on: bool) -> Optional[int]:
+        """Switch advertising; returns a rehash token when switched on."""
+    def start_rehash(self) -> int:
+        """Start recomputing our vCard hash; returns the token."""
+    def is_current_rehash(self, token: int) -> bool:
+        """Whether `token` is the rehash currently running."""
+    def finish_rehash(self, token: int, photo: Optional[bytes]) -> None:
+        """A rehash fetched our vCard; `photo` is its PHOTO data or None."""
+    def fail_rehash(self, token: int) -> None:
+        """A rehash failed: the hash stays unknown."""
+    def set_own_hash(self, hash: str) -> None:
+        """We published (or, with "", cleared) our vCard photo ourselves."""
+    def cached_image(self, id_: str) -> Optional[bytes]:
+        """Verified image bytes with this id from the store, or None."""
+    def check_fetch(self, jid: Any, id_: str, nbytes: Optional[int]) -> None:
+        """Refuse a fetch (too large, or failed recently) before any IQ."""
+    def record_fetch_failure(self, jid: Any, id_: str) -> None:
+        """Remember that fetching `id_` for `jid` failed."""
+    def store_image(self, id_: str, nbytes: Optional[int], data: bytes) -> bytes:
+        """Verify fetched data against the id and size and keep it."""
+    def count_iq(self, kind: str) -> None:
+        """Count an IQ sent: kind is "metadata", "data" or "vcard"."""
+    def count_coalesced(self) -> None:
+        """Count a request that joined one already in flight."""
+    def stats(self) -> dict[str, int]:
+        """Counters of the work done so far."""
+    def clear(self) -> None:
+        """Forget everything tied to the connection (stream destroyed)."""
