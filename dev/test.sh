@@ -14,6 +14,6 @@ cargo clippy --all-targets -q -- -D warnings
 echo "== cargo test"
 cargo test -q
 echo "== ruff"
-ruff check python tests bench dev
+ruff check .
 echo "== pytest"
 python -m pytest -q -p no:cacheprovider "$@"
