@@ -13,38 +13,10 @@ import aioxmpp
 import aioxmpp.avatar
 import aioxmpp.avatar.service
 
-from ._core import (
-    AbstractAvatarDescriptor,
-    AvatarError,
-    AvatarSet,
-    AvatarSetError,
-    HttpAvatarDescriptor,
-    ImageTooLargeError,
-    ImageUnavailableError,
-    IntegrityError,
-    PubsubAvatarDescriptor,
-    VCardAvatarDescriptor,
-    normalize_id,
-)
-from .service import AvatarService
+from . import service
+from .service import *  # noqa: F403 - the public names, listed in service.__all__
 
-__all__ = [
-    "AbstractAvatarDescriptor",
-    "AvatarError",
-    "AvatarService",
-    "AvatarSet",
-    "AvatarSetError",
-    "HttpAvatarDescriptor",
-    "ImageTooLargeError",
-    "ImageUnavailableError",
-    "IntegrityError",
-    "PubsubAvatarDescriptor",
-    "VCardAvatarDescriptor",
-    "install",
-    "installed",
-    "normalize_id",
-    "uninstall",
-]
+__all__ = [*service.__all__, "install", "installed", "uninstall"]
 
 __version__ = "0.1.0"
 

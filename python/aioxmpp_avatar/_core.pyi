@@ -78,7 +78,11 @@ class ImageUnavailableError(AvatarError):
 class AvatarSet:
     """The sources of one avatar image, built for publishing."""
 
-    def __new__(cls) -> Self: ...
+    def __new__(cls, *_args: Any, **_kwargs: Any) -> Self: ...
+    def __copy__(self) -> Self:
+        """A copy with the same sources."""
+    def __deepcopy__(self, memo: Any, /) -> Self:
+        """A copy with the same sources (image bytes are shared)."""
     @property
     def image_bytes(self) -> Optional[bytes]:
         """The ``image/png`` image data, once added."""
@@ -107,18 +111,7 @@ class AvatarSet:
 class AbstractAvatarDescriptor:
     """Base of every avatar descriptor: what an avatar is and how to get it."""
 
-    def __new__(
-        cls,
-        remote_jid: Any,
-        id_: str,
-        *,
-        mime_type: Optional[str] = None,
-        nbytes: Optional[int] = None,
-        width: Optional[int] = None,
-        height: Optional[int] = None,
-        url: Optional[str] = None,
-        **_kwargs: Any,
-    ) -> Self: ...
+    def __new__(cls, *_args: Any, **_kwargs: Any) -> Self: ...
     def __init__(
         self,
         remote_jid: Any,
@@ -185,19 +178,6 @@ class AbstractAvatarDescriptor:
 class PubsubAvatarDescriptor(AbstractAvatarDescriptor):
     """An avatar whose PNG data is in the owner's PEP data node (XEP-0084)."""
 
-    def __new__(
-        cls,
-        remote_jid: Any,
-        id_: str,
-        *,
-        pubsub: Any = None,
-        mime_type: Optional[str] = None,
-        nbytes: Optional[int] = None,
-        width: Optional[int] = None,
-        height: Optional[int] = None,
-        url: Optional[str] = None,
-        **_kwargs: Any,
-    ) -> Self: ...
     def __init__(
         self,
         remote_jid: Any,
@@ -215,48 +195,10 @@ class PubsubAvatarDescriptor(AbstractAvatarDescriptor):
 class HttpAvatarDescriptor(AbstractAvatarDescriptor):
     """An avatar that is only available at a URL."""
 
-    def __new__(
-        cls,
-        remote_jid: Any,
-        id_: str,
-        *,
-        mime_type: Optional[str] = None,
-        nbytes: Optional[int] = None,
-        width: Optional[int] = None,
-        height: Optional[int] = None,
-        url: Optional[str] = None,
-        **_kwargs: Any,
-    ) -> Self: ...
-    def __init__(
-        self,
-        remote_jid: Any,
-        id_: str,
-        *,
-        mime_type: Optional[str] = None,
-        nbytes: Optional[int] = None,
-        width: Optional[int] = None,
-        height: Optional[int] = None,
-        url: Optional[str] = None,
-        **_kwargs: Any,
-    ) -> None: ...
 
 class VCardAvatarDescriptor(AbstractAvatarDescriptor):
     """An avatar from the owner's vCard PHOTO (XEP-0153)."""
 
-    def __new__(
-        cls,
-        remote_jid: Any,
-        id_: str,
-        *,
-        vcard: Any = None,
-        image_bytes: Optional[bytes] = None,
-        mime_type: Optional[str] = None,
-        nbytes: Optional[int] = None,
-        width: Optional[int] = None,
-        height: Optional[int] = None,
-        url: Optional[str] = None,
-        **_kwargs: Any,
-    ) -> Self: ...
     def __init__(
         self,
         remote_jid: Any,

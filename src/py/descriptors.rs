@@ -373,69 +373,43 @@ impl AbstractAvatarDescriptor {
     }
 }
 
-/// An avatar whose PNG data is in the owner's PEP data node (XEP-0084).
-#[pyclass(module = "aioxmpp_avatar.service", extends = AbstractAvatarDescriptor, subclass)]
-pub struct PubsubAvatarDescriptor;
+/// Declare a descriptor kind: a subclass of `AbstractAvatarDescriptor`
+/// whose `__new__` (accepting any arguments, like the base's) sets `$kind`.
+macro_rules! descriptor_kind {
+    ($(#[$doc:meta])* $name:ident, $kind:ident) => {
+        $(#[$doc])*
+        #[pyclass(module = "aioxmpp_avatar.service", extends = AbstractAvatarDescriptor, subclass)]
+        pub struct $name;
 
-#[pymethods]
-impl PubsubAvatarDescriptor {
-    #[new]
-    #[pyo3(signature = (*_args, **_kwargs))]
-    fn py_new(
-        py: Python<'_>,
-        _args: &Bound<'_, PyTuple>,
-        _kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyClassInitializer<Self> {
-        PyClassInitializer::from(AbstractAvatarDescriptor::new(
-            SourceKind::Pubsub,
-            py.None(),
-            AvatarInfo::default(),
-        ))
-        .add_subclass(Self)
-    }
+        #[pymethods]
+        impl $name {
+            #[new]
+            #[pyo3(signature = (*_args, **_kwargs))]
+            fn py_new(
+                py: Python<'_>,
+                _args: &Bound<'_, PyTuple>,
+                _kwargs: Option<&Bound<'_, PyDict>>,
+            ) -> PyClassInitializer<Self> {
+                let base = AbstractAvatarDescriptor::new(SourceKind::$kind, py.None(), AvatarInfo::default());
+                PyClassInitializer::from(base).add_subclass(Self)
+            }
+        }
+    };
 }
 
-/// An avatar that is only available at a URL.
-#[pyclass(module = "aioxmpp_avatar.service", extends = AbstractAvatarDescriptor, subclass)]
-pub struct HttpAvatarDescriptor;
-
-#[pymethods]
-impl HttpAvatarDescriptor {
-    #[new]
-    #[pyo3(signature = (*_args, **_kwargs))]
-    fn py_new(
-        py: Python<'_>,
-        _args: &Bound<'_, PyTuple>,
-        _kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyClassInitializer<Self> {
-        PyClassInitializer::from(AbstractAvatarDescriptor::new(
-            SourceKind::Http,
-            py.None(),
-            AvatarInfo::default(),
-        ))
-        .add_subclass(Self)
-    }
-}
-
-/// An avatar from the owner's vCard PHOTO (XEP-0153); the image bytes may
-/// already be known, and are not part of equality.
-#[pyclass(module = "aioxmpp_avatar.service", extends = AbstractAvatarDescriptor, subclass)]
-pub struct VCardAvatarDescriptor;
-
-#[pymethods]
-impl VCardAvatarDescriptor {
-    #[new]
-    #[pyo3(signature = (*_args, **_kwargs))]
-    fn py_new(
-        py: Python<'_>,
-        _args: &Bound<'_, PyTuple>,
-        _kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyClassInitializer<Self> {
-        PyClassInitializer::from(AbstractAvatarDescriptor::new(
-            SourceKind::VCard,
-            py.None(),
-            AvatarInfo::default(),
-        ))
-        .add_subclass(Self)
-    }
-}
+descriptor_kind!(
+    /// An avatar whose PNG data is in the owner's PEP data node (XEP-0084).
+    PubsubAvatarDescriptor,
+    Pubsub
+);
+descriptor_kind!(
+    /// An avatar that is only available at a URL.
+    HttpAvatarDescriptor,
+    Http
+);
+descriptor_kind!(
+    /// An avatar from the owner's vCard PHOTO (XEP-0153); the image bytes may
+    /// already be known, and are not part of equality.
+    VCardAvatarDescriptor,
+    VCard
+);
