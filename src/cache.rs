@@ -11,6 +11,7 @@ use std::hash::Hash;
 
 use crate::info::{AvatarInfo, SourceKind};
 use crate::lru::Lru;
+use crate::records::StoredRecords;
 
 /// One avatar source of a JID: how to fetch it and its fields.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -19,20 +20,13 @@ pub struct Record {
     pub info: AvatarInfo,
 }
 
-/// A cached value: the records and, optionally, the binding's view of them.
+/// A cached value: the records (stored compactly) and, optionally, the
+/// binding's view of them.
 #[derive(Debug)]
 pub struct Entry<V> {
-    pub records: Vec<Record>,
+    pub records: StoredRecords,
     pub view: Option<V>,
-}
-
-impl<V> Default for Entry<V> {
-    fn default() -> Self {
-        Self {
-            records: Vec::new(),
-            view: None,
-        }
-    }
+    has_pep: bool,
 }
 
 /// The outcome of [`MetadataCache::store`].
@@ -48,13 +42,16 @@ pub enum Stored {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RequestToken(pub u64);
 
-/// Default number of JIDs remembered as having a PEP avatar.
+/// Least number of JIDs remembered as having a PEP avatar after their cache
+/// entry is gone.
 pub const DEFAULT_PEP_MEMORY: usize = 10_000;
 
 /// Metadata per JID, bounded, with change detection.
 pub struct MetadataCache<K, V> {
     entries: Lru<K, Entry<V>>,
-    has_pep: Lru<K, ()>,
+    /// JIDs known to use PEP avatars whose entry was evicted or forgotten;
+    /// for cached JIDs the entry's own flag says it.
+    pep_without_entry: Lru<K, ()>,
     /// Per-JID generation for JIDs with a request in flight: a notification
     /// bumps it, so an older request result cannot overwrite a newer event.
     in_flight: HashMap<K, (u64, usize)>,
@@ -63,12 +60,12 @@ pub struct MetadataCache<K, V> {
     pub evictions: u64,
 }
 
-impl<K: Hash + Eq + Clone + Default, V> MetadataCache<K, V> {
+impl<K: Hash + Eq + Clone, V> MetadataCache<K, V> {
     /// A cache of at most `capacity` JIDs.
     pub fn new(capacity: usize) -> Self {
         Self {
             entries: Lru::new(capacity),
-            has_pep: Lru::new(DEFAULT_PEP_MEMORY.max(capacity)),
+            pep_without_entry: Lru::new(DEFAULT_PEP_MEMORY.max(capacity)),
             in_flight: HashMap::new(),
             next_generation: 0,
             evictions: 0,
@@ -83,8 +80,12 @@ impl<K: Hash + Eq + Clone + Default, V> MetadataCache<K, V> {
     /// Change the maximum number of cached JIDs (evicting as needed). The
     /// PEP memory grows with it, never below its default.
     pub fn set_capacity(&mut self, capacity: usize) {
-        self.evictions += self.entries.set_capacity(capacity) as u64;
-        self.has_pep.set_capacity(DEFAULT_PEP_MEMORY.max(capacity));
+        for (key, entry) in self.entries.set_capacity(capacity) {
+            self.evictions += 1;
+            self.evicted(key, entry);
+        }
+        self.pep_without_entry
+            .set_capacity(DEFAULT_PEP_MEMORY.max(capacity));
     }
 
     /// Number of cached JIDs.
@@ -119,7 +120,8 @@ impl<K: Hash + Eq + Clone + Default, V> MetadataCache<K, V> {
 
     /// Store `records` for `key` and say whether they differ from the cached
     /// ones. An unchanged entry keeps its view; a changed one loses it.
-    pub fn store(&mut self, key: &K, records: Vec<Record>) -> Stored {
+    pub fn store(&mut self, key: &K, records: &[Record]) -> Stored {
+        let records = StoredRecords::new(records);
         if let Some(entry) = self.entries.get(key) {
             if entry.records == records {
                 return Stored::Unchanged;
@@ -128,48 +130,60 @@ impl<K: Hash + Eq + Clone + Default, V> MetadataCache<K, V> {
             entry.view = None;
             return Stored::Changed;
         }
-        self.evictions += self.entries.insert(
-            key.clone(),
-            Entry {
-                records,
-                view: None,
-            },
-        ) as u64;
+        let has_pep = self.pep_without_entry.remove(key).is_some();
+        let entry = Entry {
+            records,
+            view: None,
+            has_pep,
+        };
+        if let Some((old_key, old)) = self.entries.insert(key.clone(), entry) {
+            self.evictions += 1;
+            self.evicted(old_key, old);
+        }
         Stored::Changed
     }
 
     /// A PEP event for `key` (XEP-0084 §4.3): store it, remember that the JID
     /// uses PEP avatars, and make any request in flight for it stale.
-    pub fn pep_event(&mut self, key: &K, records: Vec<Record>) -> Stored {
-        self.mark_has_pep(key);
+    pub fn pep_event(&mut self, key: &K, records: &[Record]) -> Stored {
         self.supersede_requests(key);
-        self.store(key, records)
+        let stored = self.store(key, records);
+        self.mark_has_pep(key);
+        stored
     }
 
     /// A XEP-0153 photo hash seen in a presence from `key`: stored only when
     /// the JID is not known to use PEP avatars (PEP wins over vCard). `None`
     /// when it was ignored for that reason.
-    pub fn vcard_event(&mut self, key: &K, records: Vec<Record>) -> Option<Stored> {
-        if self.has_pep.contains(key) {
+    pub fn vcard_event(&mut self, key: &K, records: &[Record]) -> Option<Stored> {
+        if self.has_pep(key) {
             return None;
         }
         self.supersede_requests(key);
         Some(self.store(key, records))
     }
 
-    /// Forget `key` (a MUC occupant left, or `require_fresh`).
+    /// Forget `key`'s metadata (a MUC occupant left, or `require_fresh`);
+    /// whether it uses PEP avatars is still remembered.
     pub fn forget(&mut self, key: &K) {
-        self.entries.remove(key);
+        if let Some(entry) = self.entries.remove(key) {
+            self.evicted(key.clone(), entry);
+        }
     }
 
     /// Remember that `key` publishes its avatar over PEP.
     pub fn mark_has_pep(&mut self, key: &K) {
-        self.has_pep.insert(key.clone(), ());
+        match self.entries.peek_mut(key) {
+            Some(entry) => entry.has_pep = true,
+            None => {
+                self.pep_without_entry.insert(key.clone(), ());
+            }
+        }
     }
 
     /// Whether `key` is known to publish its avatar over PEP.
     pub fn has_pep(&self, key: &K) -> bool {
-        self.has_pep.contains(key)
+        self.entries.peek(key).is_some_and(|e| e.has_pep) || self.pep_without_entry.contains(key)
     }
 
     /// Start a metadata request for `key`; pass the token to
@@ -190,7 +204,7 @@ impl<K: Hash + Eq + Clone + Default, V> MetadataCache<K, V> {
         &mut self,
         key: &K,
         token: RequestToken,
-        records: Option<Vec<Record>>,
+        records: Option<&[Record]>,
     ) -> Option<Stored> {
         let current = match self.in_flight.get_mut(key) {
             Some(slot) => {
@@ -218,10 +232,17 @@ impl<K: Hash + Eq + Clone + Default, V> MetadataCache<K, V> {
     /// Forget everything tied to the connection (stream destroyed).
     pub fn clear(&mut self) {
         self.entries.clear();
-        self.has_pep.clear();
+        self.pep_without_entry.clear();
         for slot in self.in_flight.values_mut() {
             self.next_generation += 1;
             slot.0 = self.next_generation;
+        }
+    }
+
+    /// An entry left the cache: keep what it knew about PEP.
+    fn evicted(&mut self, key: K, entry: Entry<V>) {
+        if entry.has_pep {
+            self.pep_without_entry.insert(key, ());
         }
     }
 
@@ -259,23 +280,23 @@ mod tests {
     fn change_detection_keeps_views_of_unchanged_entries() {
         let mut c = cache(10);
         let k = "a@x".to_string();
-        assert_eq!(c.pep_event(&k, vec![rec("1")]), Stored::Changed);
+        assert_eq!(c.pep_event(&k, &[rec("1")]), Stored::Changed);
         c.lookup(&k).unwrap().view = Some(7);
-        assert_eq!(c.pep_event(&k, vec![rec("1")]), Stored::Unchanged);
+        assert_eq!(c.pep_event(&k, &[rec("1")]), Stored::Unchanged);
         assert_eq!(c.lookup(&k).unwrap().view, Some(7));
-        assert_eq!(c.pep_event(&k, vec![rec("2")]), Stored::Changed);
+        assert_eq!(c.pep_event(&k, &[rec("2")]), Stored::Changed);
         assert_eq!(c.lookup(&k).unwrap().view, None);
-        assert_eq!(c.pep_event(&k, vec![]), Stored::Changed);
+        assert_eq!(c.pep_event(&k, &[]), Stored::Changed);
     }
 
     #[test]
     fn pep_wins_over_vcard() {
         let mut c = cache(10);
         let k = "a@x".to_string();
-        assert_eq!(c.vcard_event(&k, vec![rec("v")]), Some(Stored::Changed));
-        c.pep_event(&k, vec![rec("p")]);
-        assert_eq!(c.vcard_event(&k, vec![rec("v2")]), None);
-        assert_eq!(c.lookup(&k).unwrap().records, vec![rec("p")]);
+        assert_eq!(c.vcard_event(&k, &[rec("v")]), Some(Stored::Changed));
+        c.pep_event(&k, &[rec("p")]);
+        assert_eq!(c.vcard_event(&k, &[rec("v2")]), None);
+        assert_eq!(c.lookup(&k).unwrap().records.to_records(), vec![rec("p")]);
     }
 
     #[test]
@@ -284,18 +305,18 @@ mod tests {
         let k = "a@x".to_string();
         let token = c.begin_request(&k);
         c.forget(&k);
-        c.pep_event(&k, vec![rec("new")]);
+        c.pep_event(&k, &[rec("new")]);
         c.forget(&k); // even if the entry is gone again, the old result loses
-        assert_eq!(c.finish_request(&k, token, Some(vec![rec("old")])), None);
+        assert_eq!(c.finish_request(&k, token, Some(&[rec("old")])), None);
         assert!(!c.contains(&k));
         assert_eq!(c.requests_in_flight(), 0);
 
         let token = c.begin_request(&k);
         assert_eq!(
-            c.finish_request(&k, token, Some(vec![rec("r")])),
+            c.finish_request(&k, token, Some(&[rec("r")])),
             Some(Stored::Changed)
         );
-        assert_eq!(c.lookup(&k).unwrap().records, vec![rec("r")]);
+        assert_eq!(c.lookup(&k).unwrap().records.to_records(), vec![rec("r")]);
     }
 
     #[test]
@@ -306,10 +327,7 @@ mod tests {
         let t2 = c.begin_request(&k);
         assert_eq!(c.finish_request(&k, t1, None), None);
         assert_eq!(c.requests_in_flight(), 1);
-        assert_eq!(
-            c.finish_request(&k, t2, Some(vec![])),
-            Some(Stored::Changed)
-        );
+        assert_eq!(c.finish_request(&k, t2, Some(&[])), Some(Stored::Changed));
         assert_eq!(c.requests_in_flight(), 0);
     }
 
@@ -317,18 +335,18 @@ mod tests {
     fn clear_drops_entries_and_makes_requests_stale() {
         let mut c = cache(10);
         let k = "a@x".to_string();
-        c.pep_event(&k, vec![rec("1")]);
+        c.pep_event(&k, &[rec("1")]);
         let t = c.begin_request(&k);
         c.clear();
         assert!(c.is_empty() && !c.has_pep(&k));
-        assert_eq!(c.finish_request(&k, t, Some(vec![rec("1")])), None);
+        assert_eq!(c.finish_request(&k, t, Some(&[rec("1")])), None);
     }
 
     #[test]
     fn bounded_and_counts_evictions() {
         let mut c = cache(3);
         for i in 0..10 {
-            c.pep_event(&i.to_string(), vec![rec("1")]);
+            c.pep_event(&i.to_string(), &[rec("1")]);
         }
         assert_eq!(c.len(), 3);
         assert_eq!(c.evictions, 7);

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod images;
 pub mod info;
 pub mod lru;
+pub mod records;
 pub mod session;
 pub mod vcard_state;
 

@@ -7,28 +7,31 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-const NIL: usize = usize::MAX;
+/// Slot index; `u32` keeps the per-entry overhead small.
+type Slot = u32;
+const NIL: Slot = Slot::MAX;
 
 #[derive(Clone, Copy)]
 struct Link {
-    prev: usize,
-    next: usize,
+    prev: Slot,
+    next: Slot,
 }
 
 /// A map with a capacity in entries; inserting beyond it evicts the least
 /// recently used entry. `get` and `insert` count as use, `peek` does not.
 pub struct Lru<K, V> {
-    index: HashMap<K, usize>,
+    index: HashMap<K, Slot>,
     slots: Vec<Option<(K, V)>>,
     links: Vec<Link>,
-    free: Vec<usize>,
-    head: usize,
-    tail: usize,
+    free: Vec<Slot>,
+    head: Slot,
+    tail: Slot,
     capacity: usize,
 }
 
 impl<K: Hash + Eq + Clone, V> Lru<K, V> {
-    /// An empty map holding at most `capacity` entries (0 holds nothing).
+    /// An empty map holding at most `capacity` entries (0 holds nothing;
+    /// at most `u32::MAX - 1`).
     pub fn new(capacity: usize) -> Self {
         Self {
             index: HashMap::new(),
@@ -37,7 +40,7 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
             free: Vec::new(),
             head: NIL,
             tail: NIL,
-            capacity,
+            capacity: capacity.min(NIL as usize - 1),
         }
     }
 
@@ -56,14 +59,13 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         self.capacity
     }
 
-    /// Change the capacity, evicting the oldest entries if needed; returns
-    /// how many were evicted.
-    pub fn set_capacity(&mut self, capacity: usize) -> usize {
-        self.capacity = capacity;
-        let mut evicted = 0;
-        while self.len() > capacity {
-            self.pop_oldest();
-            evicted += 1;
+    /// Change the capacity; returns the entries evicted to fit it, oldest
+    /// first.
+    pub fn set_capacity(&mut self, capacity: usize) -> Vec<(K, V)> {
+        self.capacity = capacity.min(NIL as usize - 1);
+        let mut evicted = Vec::new();
+        while self.len() > self.capacity {
+            evicted.extend(self.pop_oldest());
         }
         evicted
     }
@@ -82,9 +84,8 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
 
     /// The value for `key` without marking it as used.
     pub fn peek(&self, key: &K) -> Option<&V> {
-        self.index
-            .get(key)
-            .map(|&at| &self.slots[at].as_ref().expect("live slot").1)
+        let at = *self.index.get(key)?;
+        self.slots[at as usize].as_ref().map(|(_, v)| v)
     }
 
     /// The value for `key`, mutably, without marking it as used.
@@ -93,34 +94,42 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         Some(self.value_mut(at))
     }
 
-    /// Insert or replace; returns the number of entries evicted to make room.
-    pub fn insert(&mut self, key: K, value: V) -> usize {
+    /// Insert or replace; returns the entry evicted to make room, if any.
+    /// With capacity 0 nothing is kept and the new entry comes back.
+    pub fn insert(&mut self, key: K, value: V) -> Option<(K, V)> {
         if let Some(&at) = self.index.get(&key) {
             *self.value_mut(at) = value;
             self.move_to_front(at);
-            return 0;
+            return None;
         }
         if self.capacity == 0 {
-            return 0;
+            return Some((key, value));
         }
-        let mut evicted = 0;
-        while self.len() >= self.capacity {
-            self.pop_oldest();
-            evicted += 1;
-        }
+        let evicted = if self.len() >= self.capacity {
+            self.pop_oldest()
+        } else {
+            None
+        };
         let slot = Some((key.clone(), value));
         let at = match self.free.pop() {
             Some(at) => {
-                self.slots[at] = slot;
+                self.slots[at as usize] = slot;
                 at
             }
             None => {
+                // Grow by doubling, but never past the capacity.
+                if self.slots.len() == self.slots.capacity() {
+                    let room = self.capacity - self.slots.len();
+                    let more = self.slots.len().max(4).min(room).max(1);
+                    self.slots.reserve_exact(more);
+                    self.links.reserve_exact(more);
+                }
                 self.slots.push(slot);
                 self.links.push(Link {
                     prev: NIL,
                     next: NIL,
                 });
-                self.slots.len() - 1
+                (self.slots.len() - 1) as Slot
             }
         };
         self.link_front(at);
@@ -139,18 +148,17 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         if self.tail == NIL {
             return None;
         }
-        let at = self.tail;
-        let (key, value) = self.release(at);
+        let (key, value) = self.release(self.tail);
         self.index.remove(&key);
         Some((key, value))
     }
 
     /// Forget everything (the capacity stays).
     pub fn clear(&mut self) {
-        self.index.clear();
-        self.slots.clear();
-        self.links.clear();
-        self.free.clear();
+        self.index = HashMap::new();
+        self.slots = Vec::new();
+        self.links = Vec::new();
+        self.free = Vec::new();
         self.head = NIL;
         self.tail = NIL;
     }
@@ -162,41 +170,41 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
             if at == NIL {
                 return None;
             }
-            let (key, value) = self.slots[at].as_ref().expect("live slot");
-            at = self.links[at].next;
+            let (key, value) = self.slots[at as usize].as_ref().expect("live slot");
+            at = self.links[at as usize].next;
             Some((key, value))
         })
     }
 
-    fn value_mut(&mut self, at: usize) -> &mut V {
-        &mut self.slots[at].as_mut().expect("live slot").1
+    fn value_mut(&mut self, at: Slot) -> &mut V {
+        &mut self.slots[at as usize].as_mut().expect("live slot").1
     }
 
-    fn release(&mut self, at: usize) -> (K, V) {
+    fn release(&mut self, at: Slot) -> (K, V) {
         self.unlink(at);
         self.free.push(at);
-        self.slots[at].take().expect("live slot")
+        self.slots[at as usize].take().expect("live slot")
     }
 
-    fn unlink(&mut self, at: usize) {
-        let Link { prev, next } = self.links[at];
+    fn unlink(&mut self, at: Slot) {
+        let Link { prev, next } = self.links[at as usize];
         match prev {
             NIL => self.head = next,
-            p => self.links[p].next = next,
+            p => self.links[p as usize].next = next,
         }
         match next {
             NIL => self.tail = prev,
-            n => self.links[n].prev = prev,
+            n => self.links[n as usize].prev = prev,
         }
     }
 
-    fn link_front(&mut self, at: usize) {
-        self.links[at] = Link {
+    fn link_front(&mut self, at: Slot) {
+        self.links[at as usize] = Link {
             prev: NIL,
             next: self.head,
         };
         if self.head != NIL {
-            self.links[self.head].prev = at;
+            self.links[self.head as usize].prev = at;
         }
         self.head = at;
         if self.tail == NIL {
@@ -204,7 +212,7 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         }
     }
 
-    fn move_to_front(&mut self, at: usize) {
+    fn move_to_front(&mut self, at: Slot) {
         if self.head != at {
             self.unlink(at);
             self.link_front(at);
@@ -223,10 +231,10 @@ mod tests {
     #[test]
     fn evicts_the_least_recently_used() {
         let mut lru = Lru::new(2);
-        assert_eq!(lru.insert("a".to_string(), 1), 0);
+        assert!(lru.insert("a".to_string(), 1).is_none());
         lru.insert("b".to_string(), 2);
         lru.get(&"a".to_string());
-        assert_eq!(lru.insert("c".to_string(), 3), 1);
+        assert_eq!(lru.insert("c".to_string(), 3), Some(("b".to_string(), 2)));
         assert_eq!(keys(&lru), ["c", "a"]);
         assert!(!lru.contains(&"b".to_string()));
     }
@@ -255,7 +263,7 @@ mod tests {
         lru.insert("d".to_string(), 4);
         assert_eq!(lru.slots.len(), 3, "the freed slot is reused");
         assert_eq!(keys(&lru), ["d", "c", "a"]);
-        assert_eq!(lru.set_capacity(1), 2);
+        assert_eq!(lru.set_capacity(1).len(), 2);
         assert_eq!(keys(&lru), ["d"]);
         lru.clear();
         assert!(lru.is_empty());
@@ -265,7 +273,7 @@ mod tests {
     #[test]
     fn zero_capacity_holds_nothing() {
         let mut lru = Lru::new(0);
-        lru.insert("a".to_string(), 1);
+        assert_eq!(lru.insert("a".to_string(), 1), Some(("a".to_string(), 1)));
         assert!(lru.is_empty());
     }
 
@@ -276,7 +284,7 @@ mod tests {
             lru.insert(i.to_string(), i);
         }
         assert_eq!(lru.len(), 100);
-        assert!(lru.slots.len() <= 100);
+        assert!(lru.slots.len() <= 100 && lru.slots.capacity() <= 100);
         assert_eq!(lru.iter().next().map(|(_, v)| *v), Some(99_999));
     }
 }

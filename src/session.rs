@@ -135,7 +135,7 @@ impl<K: Hash + Eq + Clone + Default, V> AvatarSession<K, V> {
     /// A PEP metadata notification from `key`.
     pub fn pep_notification(&mut self, key: &K, raws: &[RawInfo<'_>]) -> Stored {
         let records = self.records_from_infos(raws);
-        self.cache.pep_event(key, records)
+        self.cache.pep_event(key, &records)
     }
 
     /// A presence (available or changed) carrying XEP-0153 data or not.
@@ -158,7 +158,7 @@ impl<K: Hash + Eq + Clone + Default, V> AvatarSession<K, V> {
         } else {
             vec![vcard_record(photo, None, None)]
         };
-        if let Some(Stored::Changed) = self.cache.vcard_event(key, records) {
+        if let Some(Stored::Changed) = self.cache.vcard_event(key, &records) {
             outcome.changed = Some(p.muc);
         }
         outcome
@@ -328,6 +328,7 @@ mod tests {
             .lookup(&k)
             .unwrap()
             .records
+            .to_records()
             .iter()
             .map(|r| r.kind)
             .collect();
@@ -398,7 +399,7 @@ mod tests {
         let k = "a@x".to_string();
         assert!(s.cached(&k).is_none());
         let t = s.begin_request(&k, false);
-        s.cache.finish_request(&k, t, Some(vec![]));
+        s.cache.finish_request(&k, t, Some(&[]));
         assert!(s.cached(&k).is_some());
         let t = s.begin_request(&k, true);
         assert!(!s.cache.contains(&k));

@@ -2,8 +2,9 @@
 //!
 //! aioxmpp's `JID` is a named tuple `(localpart, domain, resource)` whose
 //! parts are already normalised strings. The core keys its per-JID state by
-//! a 128-bit keyed SipHash over the parts' Python hashes (which every `str`
-//! caches, and which are themselves keyed SipHash): 16 bytes per entry
+//! two keyed 64-bit SipHashes (128 bits) over the parts' Python hashes
+//! (which every `str` caches, and which are themselves keyed SipHash): 16
+//! bytes per entry
 //! instead of a string, no UTF-8 conversion on the hot path, and no way for
 //! a peer to aim for a collision without the per-process keys.
 
@@ -16,7 +17,7 @@ use pyo3::types::PyTuple;
 
 /// A JID's cache key.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct JidKey(u128);
+pub struct JidKey([u64; 2]);
 
 /// The hashes of a JID's parts; `None` for an absent part.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +85,7 @@ impl JidParts {
         static HASHERS: OnceLock<(RandomState, RandomState)> = OnceLock::new();
         let (a, b) = HASHERS.get_or_init(|| (RandomState::new(), RandomState::new()));
         let parts = (self.opaque, self.localpart, self.domain, resource);
-        JidKey((u128::from(a.hash_one(parts)) << 64) | u128::from(b.hash_one(parts)))
+        JidKey([a.hash_one(parts), b.hash_one(parts)])
     }
 }
 

@@ -58,18 +58,21 @@ impl AvatarState {
         PyList::new(py, objects)
     }
 
-    /// The cached list for `key`, building and keeping it if needed.
+    /// The descriptor list of `key`'s cache entry, if cached. Lists handed
+    /// to callers of `get_avatar_metadata` are kept with the entry, so that
+    /// the next lookup returns the same list at no cost; lists built only
+    /// to announce a change are not, so that a JID nobody asks about costs
+    /// no Python objects.
     fn cached_view<'py>(
         &mut self,
         jid: &Bound<'py, PyAny>,
         key: &JidKey,
-        count: bool,
+        purpose: ViewFor,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
         let py = jid.py();
-        let entry = if count {
-            self.session.cached(key)
-        } else {
-            self.session.cache.peek_mut(key)
+        let entry = match purpose {
+            ViewFor::Lookup => self.session.cached(key),
+            ViewFor::Answer | ViewFor::Announcement => self.session.cache.peek_mut(key),
         };
         let Some(entry) = entry else {
             return Ok(None);
@@ -77,10 +80,12 @@ impl AvatarState {
         if let Some(view) = &entry.view {
             return Ok(Some(view.bind(py).clone()));
         }
-        let records = entry.records.clone();
+        let records = entry.records.to_records();
         let list = self.descriptors(jid, &records)?;
-        if let Some(entry) = self.session.cache.peek_mut(key) {
-            entry.view = Some(list.clone().unbind());
+        if purpose != ViewFor::Announcement {
+            if let Some(entry) = self.session.cache.peek_mut(key) {
+                entry.view = Some(list.clone().unbind());
+            }
         }
         Ok(Some(list))
     }
@@ -94,16 +99,27 @@ impl AvatarState {
         records: Vec<Record>,
     ) -> PyResult<(bool, Bound<'py, PyList>)> {
         let key = key(jid)?;
-        let outcome =
-            self.session
-                .cache
-                .finish_request(&key, RequestToken(token), Some(records.clone()));
+        let outcome = self
+            .session
+            .cache
+            .finish_request(&key, RequestToken(token), Some(&records));
         let changed = outcome == Some(Stored::Changed);
-        match self.cached_view(jid, &key, false)? {
+        match self.cached_view(jid, &key, ViewFor::Answer)? {
             Some(list) => Ok((changed, list)),
             None => Ok((false, self.descriptors(jid, &records)?)),
         }
     }
+}
+
+/// Why a descriptor list is wanted, see [`AvatarState::cached_view`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ViewFor {
+    /// A cached `get_avatar_metadata` (counted as hit or miss).
+    Lookup,
+    /// The answer to a `get_avatar_metadata` request.
+    Answer,
+    /// The argument of `on_metadata_changed` for an event.
+    Announcement,
 }
 
 #[pymethods]
@@ -209,7 +225,7 @@ impl AvatarState {
         jid: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
         let key = key(jid)?;
-        self.cached_view(jid, &key, true)
+        self.cached_view(jid, &key, ViewFor::Lookup)
     }
 
     /// Start a metadata request; returns its token.
@@ -294,7 +310,7 @@ impl AvatarState {
         if self.session.pep_notification(&key, &raws(&infos)) == Stored::Unchanged {
             return Ok(None);
         }
-        self.cached_view(jid, &key, false)
+        self.cached_view(jid, &key, ViewFor::Announcement)
     }
 
     /// A presence (available or changed) from `full_jid`; `has_update` says
@@ -329,7 +345,8 @@ impl AvatarState {
                 } else {
                     (full_jid.call_method0(intern!(full_jid.py(), "bare"))?, bare)
                 };
-                self.cached_view(&jid, &key, false)?.map(|list| (jid, list))
+                self.cached_view(&jid, &key, ViewFor::Announcement)?
+                    .map(|list| (jid, list))
             }
         };
         Ok((changed, outcome.rehash.map(|t| t.0)))

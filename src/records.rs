@@ -1,0 +1,311 @@
+//! Compact storage of the records cached per JID.
+//!
+//! A cached avatar source is, in practice, a 40-digit hex SHA-1, a common
+//! MIME type and a few small numbers. [`StoredRecords`] keeps exactly that
+//! in 40 bytes per source, with up to two sources inline in the cache entry,
+//! and moves anything unusual (mixed-case or non-hex ids, other MIME types,
+//! URLs, out-of-range numbers) into an optional side box. The encoding is
+//! lossless and canonical: equal records encode to equal bytes, so change
+//! detection compares the compact forms directly.
+
+use crate::cache::Record;
+use crate::ids::is_sha1_hex;
+use crate::info::{AvatarInfo, SourceKind};
+
+/// MIME types stored as a one-byte code; 0 means none, `OTHER` the side box.
+const MIME_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+const MIME_NONE: u8 = 0;
+const MIME_OTHER: u8 = u8::MAX;
+
+const HAS_NBYTES: u8 = 1;
+const HAS_WIDTH: u8 = 1 << 1;
+const HAS_HEIGHT: u8 = 1 << 2;
+const ID_UPPER: u8 = 1 << 3;
+
+/// Whatever does not fit the compact form.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Extra {
+    id: Option<Box<str>>,
+    mime_type: Option<Box<str>>,
+    url: Option<Box<str>>,
+    nbytes: Option<i64>,
+    width: Option<i64>,
+    height: Option<i64>,
+}
+
+/// One record in 40 bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Compact {
+    id: [u8; 20],
+    nbytes: u32,
+    width: u16,
+    height: u16,
+    kind: u8,
+    mime: u8,
+    flags: u8,
+    extra: Option<Box<Extra>>,
+}
+
+/// The records of one cache entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredRecords(Repr);
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+enum Repr {
+    #[default]
+    Empty,
+    One(Compact),
+    Two([Compact; 2]),
+    Many(Box<[Compact]>),
+}
+
+impl StoredRecords {
+    /// Encode `records`.
+    pub fn new(records: &[Record]) -> Self {
+        let mut compact = records.iter().map(encode);
+        Self(match records.len() {
+            0 => Repr::Empty,
+            1 => Repr::One(compact.next().expect("one")),
+            2 => Repr::Two([compact.next().expect("two"), compact.next().expect("two")]),
+            _ => Repr::Many(compact.collect()),
+        })
+    }
+
+    /// Decode the records.
+    pub fn to_records(&self) -> Vec<Record> {
+        self.as_slice().iter().map(decode).collect()
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// Whether there are no records ("no avatar").
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn as_slice(&self) -> &[Compact] {
+        match &self.0 {
+            Repr::Empty => &[],
+            Repr::One(c) => std::slice::from_ref(c),
+            Repr::Two(c) => c,
+            Repr::Many(c) => c,
+        }
+    }
+}
+
+fn kind_code(kind: SourceKind) -> u8 {
+    match kind {
+        SourceKind::Abstract => 0,
+        SourceKind::Pubsub => 1,
+        SourceKind::Http => 2,
+        SourceKind::VCard => 3,
+    }
+}
+
+fn kind_of(code: u8) -> SourceKind {
+    match code {
+        1 => SourceKind::Pubsub,
+        2 => SourceKind::Http,
+        3 => SourceKind::VCard,
+        _ => SourceKind::Abstract,
+    }
+}
+
+fn encode(record: &Record) -> Compact {
+    let info = &record.info;
+    let mut extra = Extra::default();
+    let mut c = Compact {
+        id: [0; 20],
+        nbytes: 0,
+        width: 0,
+        height: 0,
+        kind: kind_code(record.kind),
+        mime: MIME_NONE,
+        flags: 0,
+        extra: None,
+    };
+    let lower = info.id.bytes().all(|b| !b.is_ascii_uppercase());
+    let upper = info.id.bytes().all(|b| !b.is_ascii_lowercase());
+    if is_sha1_hex(&info.id) && (lower || upper) {
+        for (byte, pair) in c.id.iter_mut().zip(info.id.as_bytes().chunks(2)) {
+            *byte = (nibble(pair[0]) << 4) | nibble(pair[1]);
+        }
+        if !lower {
+            c.flags |= ID_UPPER;
+        }
+    } else {
+        extra.id = Some(info.id.as_str().into());
+    }
+    if let Some(mime) = &info.mime_type {
+        match MIME_TYPES.iter().position(|m| m == mime) {
+            Some(i) => c.mime = i as u8 + 1,
+            None => {
+                c.mime = MIME_OTHER;
+                extra.mime_type = Some(mime.as_str().into());
+            }
+        }
+    }
+    match info.nbytes.map(u32::try_from) {
+        None => {}
+        Some(Ok(n)) => {
+            c.nbytes = n;
+            c.flags |= HAS_NBYTES;
+        }
+        Some(Err(_)) => extra.nbytes = info.nbytes,
+    }
+    for (value, field, flag, wide) in [
+        (info.width, &mut c.width, HAS_WIDTH, &mut extra.width),
+        (info.height, &mut c.height, HAS_HEIGHT, &mut extra.height),
+    ] {
+        match value.map(u16::try_from) {
+            None => {}
+            Some(Ok(v)) => {
+                *field = v;
+                c.flags |= flag;
+            }
+            Some(Err(_)) => *wide = value,
+        }
+    }
+    extra.url = info.url.as_deref().map(Box::from);
+    if extra != Extra::default() {
+        c.extra = Some(Box::new(extra));
+    }
+    c
+}
+
+fn decode(c: &Compact) -> Record {
+    let extra = c.extra.as_deref().cloned().unwrap_or_default();
+    let id = match extra.id {
+        Some(id) => id.into(),
+        None => {
+            let digits: &[u8; 16] = if c.flags & ID_UPPER != 0 {
+                b"0123456789ABCDEF"
+            } else {
+                b"0123456789abcdef"
+            };
+            c.id.iter()
+                .flat_map(|b| [digits[usize::from(b >> 4)], digits[usize::from(b & 15)]])
+                .map(char::from)
+                .collect()
+        }
+    };
+    let mime_type = match c.mime {
+        MIME_NONE => None,
+        MIME_OTHER => extra.mime_type.map(String::from),
+        code => Some(MIME_TYPES[usize::from(code - 1)].to_owned()),
+    };
+    let flagged = |flag: u8, v: i64| (c.flags & flag != 0).then_some(v);
+    Record {
+        kind: kind_of(c.kind),
+        info: AvatarInfo {
+            id,
+            mime_type,
+            nbytes: flagged(HAS_NBYTES, c.nbytes.into()).or(extra.nbytes),
+            width: flagged(HAS_WIDTH, c.width.into()).or(extra.width),
+            height: flagged(HAS_HEIGHT, c.height.into()).or(extra.height),
+            url: extra.url.map(String::from),
+        },
+    }
+}
+
+fn nibble(hex: u8) -> u8 {
+    match hex {
+        b'0'..=b'9' => hex - b'0',
+        b'a'..=b'f' => hex - b'a' + 10,
+        _ => hex - b'A' + 10,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(kind: SourceKind, info: AvatarInfo) -> Record {
+        Record { kind, info }
+    }
+
+    fn typical(id: &str) -> Record {
+        record(
+            SourceKind::Pubsub,
+            AvatarInfo {
+                id: id.into(),
+                mime_type: Some("image/png".into()),
+                nbytes: Some(1234),
+                width: Some(64),
+                height: Some(64),
+                url: None,
+            },
+        )
+    }
+
+    #[test]
+    fn typical_records_are_small_and_inline() {
+        assert_eq!(std::mem::size_of::<Compact>(), 40);
+        let r = typical("a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert!(encode(&r).extra.is_none());
+        let stored = StoredRecords::new(&[r.clone(), r.clone()]);
+        assert!(matches!(stored.0, Repr::Two(_)));
+        assert_eq!(stored.to_records(), vec![r.clone(), r]);
+    }
+
+    #[test]
+    fn every_record_survives_the_round_trip() {
+        let odd = [
+            typical("A9993E364706816ABA3E25717850C26C9CD0D89D"),
+            typical("A9993e364706816aba3e25717850c26c9cd0d89d"),
+            typical("not-a-hash"),
+            typical(""),
+            record(
+                SourceKind::VCard,
+                AvatarInfo {
+                    id: "da39a3ee5e6b4b0d3255bfef95601890afd80709".into(),
+                    ..Default::default()
+                },
+            ),
+            record(
+                SourceKind::Http,
+                AvatarInfo {
+                    id: "x".into(),
+                    mime_type: Some("image/x-odd".into()),
+                    nbytes: Some(-1),
+                    width: Some(70000),
+                    height: Some(-5),
+                    url: Some("https://example.org/a.png".into()),
+                },
+            ),
+            record(
+                SourceKind::Abstract,
+                AvatarInfo {
+                    nbytes: Some(i64::MAX),
+                    ..Default::default()
+                },
+            ),
+        ];
+        for r in &odd {
+            assert_eq!(&decode(&encode(r)), r, "{r:?}");
+        }
+        let stored = StoredRecords::new(&odd);
+        assert_eq!(stored.to_records(), odd);
+        assert_eq!(stored.len(), odd.len());
+        assert!(StoredRecords::new(&[]).is_empty());
+    }
+
+    #[test]
+    fn encoding_is_canonical() {
+        let a = typical("a9993e364706816aba3e25717850c26c9cd0d89d");
+        let stored = |r: &Record| StoredRecords::new(std::slice::from_ref(r));
+        let mut b = a.clone();
+        assert_eq!(stored(&a), stored(&b));
+        b.info.width = Some(65);
+        assert_ne!(stored(&a), stored(&b));
+        let upper = typical("A9993E364706816ABA3E25717850C26C9CD0D89D");
+        assert_ne!(
+            StoredRecords::new(&[a]),
+            StoredRecords::new(&[upper]),
+            "case is kept"
+        );
+    }
+}
