@@ -132,10 +132,20 @@ impl<K: Hash + Eq + Clone + Default, V> AvatarSession<K, V> {
             .collect()
     }
 
-    /// A PEP metadata notification from `key`.
-    pub fn pep_notification(&mut self, key: &K, raws: &[RawInfo<'_>]) -> Stored {
+    /// A PEP metadata notification from `key`, whose raw input has the
+    /// fingerprint `digest` (0: none; see [`MetadataCache::pep_repeat`]).
+    pub fn pep_notification(&mut self, key: &K, raws: &[RawInfo<'_>], digest: u64) -> Stored {
         let records = self.records_from_infos(raws);
-        self.cache.pep_event(key, &records)
+        let stored = self.cache.pep_event(key, &records);
+        self.cache.set_input_digest(key, digest);
+        stored
+    }
+
+    /// Whether a PEP notification with this input fingerprint repeats the
+    /// one the cached entry came from (then nothing else needs doing).
+    /// The fingerprint covers the cap on entries, which shapes the result.
+    pub fn pep_repeat(&mut self, key: &K, digest: u64) -> bool {
+        self.cache.pep_repeat(key, digest)
     }
 
     /// A presence (available or changed) carrying XEP-0153 data or not.
@@ -322,7 +332,7 @@ mod tests {
             info("bad", None),
             info(H1, Some("https://x/a.png")),
         ];
-        assert_eq!(s.pep_notification(&k, &infos), Stored::Changed);
+        assert_eq!(s.pep_notification(&k, &infos, 0), Stored::Changed);
         let kinds: Vec<_> = s
             .cache
             .lookup(&k)
@@ -334,7 +344,7 @@ mod tests {
             .collect();
         assert_eq!(kinds, [SourceKind::Pubsub, SourceKind::Http]);
         assert_eq!(s.stats.infos_dropped, 1);
-        assert_eq!(s.pep_notification(&k, &infos), Stored::Unchanged);
+        assert_eq!(s.pep_notification(&k, &infos, 0), Stored::Unchanged);
     }
 
     #[test]

@@ -14,8 +14,8 @@ use pyo3::{intern, PyTraverseError, PyVisit};
 
 use super::descriptors::AbstractAvatarDescriptor;
 use super::errors::{integrity_error, ImageTooLargeError, ImageUnavailableError};
-use super::jid::{key, JidKey, JidParts};
-use super::xso::{raws, read_item, read_items};
+use super::jid::JidKey;
+use super::xso::{raws, Infos};
 use crate::cache::{Record, RequestToken, Stored};
 use crate::ids::sha1_hex;
 use crate::images::ImageStore;
@@ -98,7 +98,7 @@ impl AvatarState {
         token: u64,
         records: Vec<Record>,
     ) -> PyResult<(bool, Bound<'py, PyList>)> {
-        let key = key(jid)?;
+        let key = JidKey::of(jid)?;
         let outcome = self
             .session
             .cache
@@ -224,20 +224,23 @@ impl AvatarState {
         &mut self,
         jid: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
-        let key = key(jid)?;
+        let key = JidKey::of(jid)?;
         self.cached_view(jid, &key, ViewFor::Lookup)
     }
 
     /// Start a metadata request; returns its token.
     fn begin_request(&mut self, jid: &Bound<'_, PyAny>, require_fresh: bool) -> PyResult<u64> {
-        Ok(self.session.begin_request(&key(jid)?, require_fresh).0)
+        Ok(self
+            .session
+            .begin_request(&JidKey::of(jid)?, require_fresh)
+            .0)
     }
 
     /// A request failed or was cancelled.
     fn abort_request(&mut self, jid: &Bound<'_, PyAny>, token: u64) -> PyResult<()> {
         self.session
             .cache
-            .finish_request(&key(jid)?, RequestToken(token), None);
+            .finish_request(&JidKey::of(jid)?, RequestToken(token), None);
         Ok(())
     }
 
@@ -250,11 +253,13 @@ impl AvatarState {
         token: u64,
         items: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Option<(bool, Bound<'py, PyList>)>> {
-        let key = key(jid)?;
+        let key = JidKey::of(jid)?;
         let records = match items {
             Some(items) => {
                 self.session.cache.mark_has_pep(&key);
-                let infos = read_items(items)?.unwrap_or_default();
+                let infos = Infos::read_all(items)?
+                    .map(|i| i.extract())
+                    .unwrap_or_default();
                 self.session.records_from_infos(&raws(&infos))
             }
             // XEP-0084 §4.3 over XEP-0153: no vCard fallback for a JID that
@@ -303,11 +308,20 @@ impl AvatarState {
         jid: &Bound<'py, PyAny>,
         item: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
-        let Some(infos) = read_item(item)? else {
+        let Some(infos) = Infos::read(item)? else {
             return Ok(None);
         };
-        let key = key(jid)?;
-        if self.session.pep_notification(&key, &raws(&infos)) == Stored::Unchanged {
+        let key = JidKey::of(jid)?;
+        let digest = infos.digest(self.session.max_infos() as u64)?.unwrap_or(0);
+        if self.session.pep_repeat(&key, digest) {
+            return Ok(None);
+        }
+        let received = infos.extract();
+        if self
+            .session
+            .pep_notification(&key, &raws(&received), digest)
+            == Stored::Unchanged
+        {
             return Ok(None);
         }
         self.cached_view(jid, &key, ViewFor::Announcement)
@@ -327,13 +341,13 @@ impl AvatarState {
         photo: Option<&str>,
         muc: bool,
     ) -> PyResult<(Option<(Bound<'py, PyAny>, Bound<'py, PyList>)>, Option<u64>)> {
-        let from = JidParts::of(full_jid)?;
-        let local = JidParts::of(local_jid)?;
-        let (full, bare) = (from.key(), from.bare_key());
+        let full = JidKey::of(full_jid)?;
+        let local = JidKey::of(local_jid)?;
+        let bare = full.bare();
         let outcome = self.session.presence(&Presence {
             from_full: &full,
             from_bare: &bare,
-            own_other_resource: from.same_bare(&local) && !from.same_full(&local),
+            own_other_resource: full.same_bare(&local) && full != local,
             muc,
             update: has_update.then_some(photo),
         });
@@ -360,10 +374,9 @@ impl AvatarState {
         local_jid: &Bound<'_, PyAny>,
         muc: bool,
     ) -> PyResult<Option<u64>> {
-        let from = JidParts::of(full_jid)?;
-        let local = JidParts::of(local_jid)?;
-        let own = from.same_bare(&local) && !from.same_full(&local);
-        Ok(self.session.unavailable(&from.key(), own, muc).map(|t| t.0))
+        let (from, local) = (JidKey::of(full_jid)?, JidKey::of(local_jid)?);
+        let own = from.same_bare(&local) && from != local;
+        Ok(self.session.unavailable(&from, own, muc).map(|t| t.0))
     }
 
     /// What to put into an outgoing presence: `(attach, photo)`; with
@@ -446,7 +459,7 @@ impl AvatarState {
         }
         if self
             .session
-            .recently_failed(&key(jid)?, id_, Instant::now())
+            .recently_failed(&JidKey::of(jid)?, id_, Instant::now())
         {
             let ttl = self.session.negative_ttl().as_secs();
             return Err(ImageUnavailableError::new_err(format!(
@@ -459,7 +472,8 @@ impl AvatarState {
 
     /// Remember that fetching `id_` for `jid` failed.
     fn record_fetch_failure(&mut self, jid: &Bound<'_, PyAny>, id_: &str) -> PyResult<()> {
-        self.session.record_failure(&key(jid)?, id_, Instant::now());
+        self.session
+            .record_failure(&JidKey::of(jid)?, id_, Instant::now());
         Ok(())
     }
 

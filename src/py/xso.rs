@@ -2,12 +2,19 @@
 //! received `<info/>` elements, handed to the core for validation.
 //!
 //! aioxmpp has already parsed the stanza; these functions only read what it
-//! parsed, as cheaply as possible, and never decide what is valid.
+//! parsed, as cheaply as possible, and never decide what is valid. Reading
+//! happens in two steps: [`Infos::read`] collects the Python values, whose
+//! [`Infos::digest`] lets the core recognise a repeated notification before
+//! anything is converted; [`Infos::extract`] converts them for validation.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::OnceLock;
 
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyInt, PyString};
 
 use crate::info::{RawInfo, RawInt};
 
@@ -57,14 +64,18 @@ fn classes(py: Python<'_>) -> PyResult<&Classes> {
     })
 }
 
-impl ReceivedInfo {
-    /// Read the six fields of an `<info/>` object. For aioxmpp's own `Info`
-    /// the values are taken straight from its parsed contents (a dict keyed
-    /// by the attribute descriptors), which costs a fraction of six
-    /// attribute look-ups; any other object is read attribute by attribute.
-    fn read(info: &Bound<'_, PyAny>, classes: &Classes) -> PyResult<Self> {
+/// The six field values of one `<info/>` (id, type, bytes, width, height,
+/// url), as aioxmpp parsed them; `None` where a field is unset.
+struct InfoValues<'py>([Option<Bound<'py, PyAny>>; 6]);
+
+impl<'py> InfoValues<'py> {
+    /// For aioxmpp's own `Info` the values are taken straight from its parsed
+    /// contents (a dict keyed by the attribute descriptors), which costs a
+    /// fraction of six attribute look-ups; any other object is read
+    /// attribute by attribute.
+    fn read(info: &Bound<'py, PyAny>, classes: &Classes) -> PyResult<Self> {
         let py = info.py();
-        let mut values: [Option<Bound<'_, PyAny>>; 6] = Default::default();
+        let mut values: [Option<Bound<'py, PyAny>>; 6] = Default::default();
         if info.get_type().is(classes.info.bind(py)) {
             let contents = info.getattr(intern!(py, "_xso_contents"))?;
             let contents = contents.cast::<PyDict>()?;
@@ -76,17 +87,99 @@ impl ReceivedInfo {
                 *slot = info.getattr(name).ok();
             }
         }
-        let [id, mime_type, nbytes, width, height, url] = values;
-        Ok(Self {
-            id: text(id),
-            mime_type: text(mime_type),
-            nbytes: int(nbytes),
-            width: int(width),
-            height: int(height),
-            url: text(url),
-        })
+        Ok(Self(values))
+    }
+}
+
+/// The `<info/>` entries of one or more metadata items, not yet converted.
+pub struct Infos<'py>(Vec<InfoValues<'py>>);
+
+impl<'py> Infos<'py> {
+    /// The entries of one pubsub item; `None` when it carries no parsed
+    /// `aioxmpp.avatar.xso.Metadata`.
+    pub fn read(item: &Bound<'py, PyAny>) -> PyResult<Option<Self>> {
+        let py = item.py();
+        let classes = classes(py)?;
+        let payload = item.getattr(intern!(py, "registered_payload"))?;
+        if !payload.get_type().is(classes.metadata.bind(py)) {
+            return Ok(None);
+        }
+        // Metadata.info is a dict of MIME type -> list of Info, kept in the
+        // XSO's parsed contents; absent means no <info/> at all.
+        let contents = payload.getattr(intern!(py, "_xso_contents"))?;
+        let mut infos = Vec::new();
+        if let Some(by_type) = contents
+            .cast::<PyDict>()?
+            .get_item(&classes.metadata_info)?
+        {
+            for group in by_type.cast::<PyDict>()?.values().iter() {
+                for info in group.try_iter()? {
+                    infos.push(InfoValues::read(&info?, classes)?);
+                }
+            }
+        }
+        Ok(Some(Self(infos)))
     }
 
+    /// The entries of several pubsub items; `None` when none carries
+    /// metadata.
+    pub fn read_all(items: &Bound<'py, PyAny>) -> PyResult<Option<Self>> {
+        let mut found: Option<Self> = None;
+        for item in items.try_iter()? {
+            if let Some(infos) = Self::read(&item?)? {
+                match &mut found {
+                    Some(all) => all.0.extend(infos.0),
+                    None => found = Some(infos),
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// A fingerprint of the values, so that a notification repeating the
+    /// previous one is recognised without converting anything. Strings
+    /// contribute their (cached, keyed) Python hash, integers their value;
+    /// integers beyond 64 bits are out of every field's range, so their
+    /// exact value does not change the outcome. Never 0; `None` when a
+    /// value is of another type (then no shortcut is taken).
+    pub fn digest(&self, salt: u64) -> PyResult<Option<u64>> {
+        static KEYS: OnceLock<RandomState> = OnceLock::new();
+        let mut h = KEYS.get_or_init(RandomState::new).build_hasher();
+        (salt, self.0.len()).hash(&mut h);
+        for value in self.0.iter().flat_map(|info| &info.0) {
+            match value {
+                None => 0u8.hash(&mut h),
+                Some(v) if v.is_none() => 1u8.hash(&mut h),
+                Some(v) if v.is_exact_instance_of::<PyString>() => (2u8, v.hash()?).hash(&mut h),
+                Some(v) if v.is_instance_of::<PyInt>() => match v.extract::<i64>() {
+                    Ok(n) => (3u8, n).hash(&mut h),
+                    Err(_) => 4u8.hash(&mut h),
+                },
+                Some(_) => return Ok(None),
+            }
+        }
+        Ok(Some(h.finish() | 1))
+    }
+
+    /// Convert the values for validation.
+    pub fn extract(&self) -> Vec<ReceivedInfo> {
+        self.0
+            .iter()
+            .map(
+                |InfoValues([id, mime_type, nbytes, width, height, url])| ReceivedInfo {
+                    id: text(id),
+                    mime_type: text(mime_type),
+                    nbytes: int(nbytes),
+                    width: int(width),
+                    height: int(height),
+                    url: text(url),
+                },
+            )
+            .collect()
+    }
+}
+
+impl ReceivedInfo {
     fn raw(&self) -> RawInfo<'_> {
         RawInfo {
             id: self.id.as_deref(),
@@ -100,12 +193,15 @@ impl ReceivedInfo {
 }
 
 /// A string field; anything else counts as absent.
-fn text(value: Option<Bound<'_, PyAny>>) -> Option<String> {
-    value.and_then(|v| v.extract::<String>().ok())
+fn text(value: &Option<Bound<'_, PyAny>>) -> Option<String> {
+    // A cast, not `extract`: a failed extract builds a Python exception,
+    // which would cost more than the whole entry for every absent `url`.
+    let text = value.as_ref()?.cast::<PyString>().ok()?;
+    text.to_cow().ok().map(|t| t.into_owned())
 }
 
 /// An integer field, keeping "absent" and "not an integer" apart.
-fn int(value: Option<Bound<'_, PyAny>>) -> RawInt {
+fn int(value: &Option<Bound<'_, PyAny>>) -> RawInt {
     match value {
         None => RawInt::Absent,
         Some(v) if v.is_none() => RawInt::Absent,
@@ -118,44 +214,6 @@ fn int(value: Option<Bound<'_, PyAny>>) -> RawInt {
                 .unwrap_or(RawInt::Invalid),
         },
     }
-}
-
-/// The `<info/>` entries of pubsub items carrying `aioxmpp.avatar.xso.Metadata`;
-/// `None` when no item has a parsed metadata payload.
-pub fn read_items(items: &Bound<'_, PyAny>) -> PyResult<Option<Vec<ReceivedInfo>>> {
-    let mut found = None;
-    for item in items.try_iter()? {
-        if let Some(infos) = read_item(&item?)? {
-            found.get_or_insert_with(Vec::new).extend(infos);
-        }
-    }
-    Ok(found)
-}
-
-/// The `<info/>` entries of one pubsub item; `None` when it carries no
-/// parsed `aioxmpp.avatar.xso.Metadata`.
-pub fn read_item(item: &Bound<'_, PyAny>) -> PyResult<Option<Vec<ReceivedInfo>>> {
-    let py = item.py();
-    let classes = classes(py)?;
-    let payload = item.getattr(intern!(py, "registered_payload"))?;
-    if !payload.get_type().is(classes.metadata.bind(py)) {
-        return Ok(None);
-    }
-    // Metadata.info is a dict of MIME type -> list of Info, kept in the
-    // XSO's parsed contents; absent means no <info/> at all.
-    let contents = payload.getattr(intern!(py, "_xso_contents"))?;
-    let mut infos = Vec::new();
-    if let Some(by_type) = contents
-        .cast::<PyDict>()?
-        .get_item(&classes.metadata_info)?
-    {
-        for group in by_type.cast::<PyDict>()?.values().iter() {
-            for info in group.try_iter()? {
-                infos.push(ReceivedInfo::read(&info?, classes)?);
-            }
-        }
-    }
-    Ok(Some(infos))
 }
 
 pub fn raws(infos: &[ReceivedInfo]) -> Vec<RawInfo<'_>> {
