@@ -254,7 +254,7 @@ class AvatarService(service.Service):
             items = None if disable_pep else await self._request_pep_metadata(jid)
             answer = state.finish_pep(jid, token, items)
             if answer is None:
-                card = await self._request("vcard", self._vcard.get_vcard(jid))
+                card = await self._request("vcard", self._vcard.get_vcard, jid)
                 photo = _fetch.photo_of(card)
                 mime_type = card.get_photo_mime_type() if photo is not None else None
                 answer = state.finish_vcard(jid, token, photo, mime_type)
@@ -269,8 +269,8 @@ class AvatarService(service.Service):
     async def _request_pep_metadata(self, jid):
         try:
             result = await self._request(
-                "metadata",
-                self._pubsub.get_items(jid, _fetch.NS_METADATA, max_items=1))
+                "metadata", self._pubsub.get_items, jid, _fetch.NS_METADATA,
+                max_items=1)
         except aioxmpp.XMPPCancelError as exc:
             if _core.means_no_avatar(exc.condition.value[1]):
                 return None
@@ -296,8 +296,8 @@ class AvatarService(service.Service):
         try:
             data = await self._request(
                 "data" if kind == "pubsub" else "vcard",
-                _fetch.request_image_data(kind, jid, id_, pubsub=self._pubsub,
-                                          vcard=self._vcard),
+                _fetch.request_image_data, kind, jid, id_,
+                pubsub=self._pubsub, vcard=self._vcard,
             )
             return self._state.store_image(id_, descriptor.nbytes, data)
         except asyncio.CancelledError:
@@ -310,13 +310,14 @@ class AvatarService(service.Service):
             self._state.record_fetch_failure(jid, id_)
             raise
 
-    async def _request(self, kind, coro):
-        """Run one avatar IQ within the concurrency limit, counting it."""
+    async def _request(self, kind, send, *args, **kwargs):
+        """``await send(*args, **kwargs)``: one avatar IQ, within the
+        concurrency limit, counted by `kind`."""
         if self._request_slots is None:
             self._request_slots = asyncio.Semaphore(self._max_concurrent_requests)
         async with self._request_slots:
             self._state.count_iq(kind)
-            return await coro
+            return await send(*args, **kwargs)
 
     def _join(self, table, key, start):
         """Await the request in flight under `key`, or start it. Waiters are
