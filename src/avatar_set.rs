@@ -218,6 +218,22 @@ pub fn check_publishable(png_id: Option<&str>, has_image: bool) -> Result<(), Av
     }
 }
 
+/// The node access models of XEP-0060 §4.5, one of which may be requested
+/// when publishing.
+pub const ACCESS_MODELS: [&str; 5] = ["open", "presence", "roster", "authorize", "whitelist"];
+
+/// Check a requested access model before anything is sent.
+pub fn check_access_model(model: &str) -> Result<(), String> {
+    if ACCESS_MODELS.contains(&model) {
+        Ok(())
+    } else {
+        Err(format!(
+            "access_model must be one of {} (XEP-0060 §4.5), got {model:?}",
+            ACCESS_MODELS.join(", ")
+        ))
+    }
+}
+
 /// Width and height from a PNG's IHDR chunk (PNG spec §11.2.2), when `data`
 /// starts like a PNG and both values fit XEP-0084's `xs:unsignedShort`.
 pub fn png_dimensions(data: &[u8]) -> Option<(i64, i64)> {
@@ -428,6 +444,14 @@ mod tests {
             Err(AvatarSetError::NotPublishable)
         );
         assert_eq!(check_publishable(Some("id"), true), Ok(()));
+    }
+
+    #[test]
+    fn access_models_are_those_of_xep_0060() {
+        assert!(check_access_model("open").is_ok());
+        assert!(check_access_model("whitelist").is_ok());
+        let err = check_access_model("Open").unwrap_err();
+        assert!(err.contains("got \"Open\"") && err.contains("presence"));
     }
 
     #[test]

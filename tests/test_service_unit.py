@@ -1188,6 +1188,15 @@ async def test_publish_uses_default_access_model(env):
     assert [p[3] for p in _published(env)] == ["presence", "presence"]
 
 
+async def test_publish_refuses_unknown_access_models_before_sending(env):
+    with pytest.raises(ValueError, match="access_model must be one of open"):
+        await env.service.publish_avatar_set(png_set(), access_model="public")
+    env.pep.publish.assert_not_called()
+    with pytest.raises(ValueError, match="got 'everyone'|got \"everyone\""):
+        env.service.default_access_model = "everyone"
+    assert env.service.default_access_model is None
+
+
 async def test_publish_conflict_reconfigures_node_and_retries_once(env):
     env.pep.publish.side_effect = [
         xmpp_cancel(aioxmpp.ErrorCondition.CONFLICT),

@@ -13,6 +13,7 @@ __all__ = [
     "means_no_avatar",
     "verify_image",
     "check_publishable",
+    "check_access_model",
     "AvatarSet",
     "AbstractAvatarDescriptor",
     "PubsubAvatarDescriptor",
@@ -54,6 +55,9 @@ def verify_image(
 
 def check_publishable(png_id: Optional[str], image_bytes: Optional[object]) -> None:
     """Raise AvatarSetError unless a set with this PNG id and data is publishable."""
+
+def check_access_model(model: str) -> None:
+    """Raise ValueError unless `model` is an access model of XEP-0060."""
 
 # --- exceptions ------------------------------------------------------------
 

@@ -213,6 +213,8 @@ class AvatarService(service.Service):
 
     @default_access_model.setter
     def default_access_model(self, value):
+        if value is not None:
+            _core.check_access_model(value)
         self._default_access_model = value
 
     def stats(self):
@@ -411,13 +413,16 @@ class AvatarService(service.Service):
         `access_model` (default :attr:`default_access_model`), e.g.
         ``"open"``, is requested with publish-options so that people who are
         not contacts (MUC members) can see the avatar; a node configured
-        otherwise is reconfigured once. Raises :class:`AvatarSetError` before
-        sending anything when the set has no PNG data, and ``RuntimeError``
-        when neither PEP nor vCard publishing is available.
+        otherwise is reconfigured once. Raises, before sending anything,
+        :class:`AvatarSetError` when the set has no PNG data and
+        ``ValueError`` for an access model XEP-0060 does not define; raises
+        ``RuntimeError`` when neither PEP nor vCard publishing is available.
         """
         _core.check_publishable(avatar_set.png_id, avatar_set.image_bytes)
         if access_model is None:
             access_model = self._default_access_model
+        if access_model is not None:
+            _core.check_access_model(access_model)
         id_ = avatar_set.png_id
         done = False
         async with self._publish_lock:

@@ -214,3 +214,9 @@ pub fn check_publishable(
 ) -> PyResult<()> {
     check(png_id, image_bytes.is_some_and(|b| !b.is_none())).map_err(set_error)
 }
+
+/// Raise `ValueError` unless `model` is an access model of XEP-0060.
+#[pyfunction]
+pub fn check_access_model(model: &str) -> PyResult<()> {
+    crate::avatar_set::check_access_model(model).map_err(pyo3::exceptions::PyValueError::new_err)
+}
