@@ -23,11 +23,18 @@ pub struct AbstractAvatarDescriptor {
     pub(crate) remote_jid: Py<PyAny>,
     pub(crate) kind: SourceKind,
     pub(crate) info: AvatarInfo,
+    /// The pubsub kind's `PubSubClient`, for fetching.
+    #[pyo3(get, name = "_pubsub")]
     pub(crate) pubsub: Option<Py<PyAny>>,
+    /// The vCard kind's `VCardService`, for fetching.
+    #[pyo3(get, name = "_vcard")]
     pub(crate) vcard: Option<Py<PyAny>>,
+    /// The vCard kind's image data handed to the constructor.
+    #[pyo3(get, name = "_image_bytes")]
     pub(crate) image_bytes: Option<Py<PyBytes>>,
     /// The service that built this descriptor, which fetches through its
     /// image store; `None` for descriptors built by user code.
+    #[pyo3(get, name = "_service")]
     pub(crate) service: Option<Py<PyAny>>,
 }
 
@@ -279,26 +286,6 @@ impl AbstractAvatarDescriptor {
             SourceKind::Http => "http",
             SourceKind::VCard => "vcard",
         }
-    }
-
-    #[getter]
-    fn _service(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.service.as_ref().map(|s| s.clone_ref(py))
-    }
-
-    #[getter]
-    fn _pubsub(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.pubsub.as_ref().map(|s| s.clone_ref(py))
-    }
-
-    #[getter]
-    fn _vcard(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.vcard.as_ref().map(|s| s.clone_ref(py))
-    }
-
-    #[getter]
-    fn _image_bytes(&self, py: Python<'_>) -> Option<Py<PyBytes>> {
-        self.image_bytes.as_ref().map(|s| s.clone_ref(py))
     }
 
     fn __richcmp__(
