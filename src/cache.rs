@@ -25,6 +25,8 @@ pub struct Record {
 #[derive(Debug)]
 pub struct Entry<V> {
     pub records: StoredRecords,
+    /// Set through [`MetadataCache::keep_view`], which bounds how many
+    /// entries hold one.
     pub view: Option<V>,
     has_pep: bool,
     /// The binding's fingerprint of the raw event the records came from
@@ -49,9 +51,16 @@ pub struct RequestToken(pub u64);
 /// entry is gone.
 pub const DEFAULT_PEP_MEMORY: usize = 10_000;
 
+/// Most entries holding a view at once: views are the binding's objects
+/// (a list of descriptors costs about a kilobyte), kept for the JIDs
+/// looked up most recently.
+pub const KEPT_VIEWS: usize = 4096;
+
 /// Metadata per JID, bounded, with change detection.
 pub struct MetadataCache<K, V> {
     entries: Lru<K, Entry<V>>,
+    /// The keys whose entries may hold a view, most recently used first.
+    viewed: Lru<K, ()>,
     /// JIDs known to use PEP avatars whose entry was evicted or forgotten;
     /// for cached JIDs the entry's own flag says it.
     pep_without_entry: Lru<K, ()>,
@@ -68,6 +77,7 @@ impl<K: Hash + Eq + Clone, V> MetadataCache<K, V> {
     pub fn new(capacity: usize) -> Self {
         Self {
             entries: Lru::new(capacity),
+            viewed: Lru::new(KEPT_VIEWS),
             pep_without_entry: Lru::new(DEFAULT_PEP_MEMORY.max(capacity)),
             in_flight: HashMap::new(),
             next_generation: 0,
@@ -103,7 +113,25 @@ impl<K: Hash + Eq + Clone, V> MetadataCache<K, V> {
 
     /// The cached entry for `key`, marked as recently used.
     pub fn lookup(&mut self, key: &K) -> Option<&mut Entry<V>> {
-        self.entries.get(key)
+        let entry = self.entries.get(key)?;
+        if entry.view.is_some() {
+            self.viewed.get(key);
+        }
+        Some(entry)
+    }
+
+    /// Attach `view` to `key`'s entry (if cached). Only the
+    /// [`KEPT_VIEWS`] most recently viewed entries keep theirs.
+    pub fn keep_view(&mut self, key: &K, view: V) {
+        let Some(entry) = self.entries.peek_mut(key) else {
+            return;
+        };
+        entry.view = Some(view);
+        if let Some((old, ())) = self.viewed.insert(key.clone(), ()) {
+            if let Some(entry) = self.entries.peek_mut(&old) {
+                entry.view = None;
+            }
+        }
     }
 
     /// Every view attached to an entry (for the binding's garbage collector).
@@ -261,6 +289,7 @@ impl<K: Hash + Eq + Clone, V> MetadataCache<K, V> {
     /// Forget everything tied to the connection (stream destroyed).
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.viewed.clear();
         self.pep_without_entry.clear();
         for slot in self.in_flight.values_mut() {
             self.next_generation += 1;
@@ -310,7 +339,7 @@ mod tests {
         let mut c = cache(10);
         let k = "a@x".to_string();
         assert_eq!(c.pep_event(&k, &[rec("1")]), Stored::Changed);
-        c.lookup(&k).unwrap().view = Some(7);
+        c.keep_view(&k, 7);
         assert_eq!(c.pep_event(&k, &[rec("1")]), Stored::Unchanged);
         assert_eq!(c.lookup(&k).unwrap().view, Some(7));
         assert_eq!(c.pep_event(&k, &[rec("2")]), Stored::Changed);
@@ -337,6 +366,27 @@ mod tests {
         );
         c.pep_event(&k, &[rec("2")]);
         assert!(!c.pep_repeat(&k, 42), "a new event clears the digest");
+    }
+
+    #[test]
+    fn only_the_most_recently_viewed_entries_keep_views() {
+        let mut c = cache(KEPT_VIEWS + 10);
+        for i in 0..KEPT_VIEWS + 1 {
+            let k = i.to_string();
+            c.pep_event(&k, &[rec("1")]);
+            c.keep_view(&k, i as u32);
+            if i == 0 {
+                assert_eq!(c.lookup(&k).unwrap().view, Some(0));
+            }
+            if i == 1 {
+                c.lookup(&"0".to_string()); // keeps "0" fresh, so "1" goes first
+            }
+        }
+        assert_eq!(c.views().count(), KEPT_VIEWS);
+        assert_eq!(c.lookup(&"1".to_string()).unwrap().view, None);
+        assert_eq!(c.lookup(&"0".to_string()).unwrap().view, Some(0));
+        c.keep_view(&"absent".to_string(), 1);
+        assert_eq!(c.views().count(), KEPT_VIEWS);
     }
 
     #[test]

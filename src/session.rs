@@ -134,11 +134,17 @@ impl<K: Hash + Eq + Clone + Default, V> AvatarSession<K, V> {
 
     /// A PEP metadata notification from `key`, whose raw input has the
     /// fingerprint `digest` (0: none; see [`MetadataCache::pep_repeat`]).
-    pub fn pep_notification(&mut self, key: &K, raws: &[RawInfo<'_>], digest: u64) -> Stored {
+    /// Returns whether it changed the cached metadata, and the records.
+    pub fn pep_notification(
+        &mut self,
+        key: &K,
+        raws: &[RawInfo<'_>],
+        digest: u64,
+    ) -> (Stored, Vec<Record>) {
         let records = self.records_from_infos(raws);
         let stored = self.cache.pep_event(key, &records);
         self.cache.set_input_digest(key, digest);
-        stored
+        (stored, records)
     }
 
     /// Whether a PEP notification with this input fingerprint repeats the
@@ -332,7 +338,7 @@ mod tests {
             info("bad", None),
             info(H1, Some("https://x/a.png")),
         ];
-        assert_eq!(s.pep_notification(&k, &infos, 0), Stored::Changed);
+        assert_eq!(s.pep_notification(&k, &infos, 0).0, Stored::Changed);
         let kinds: Vec<_> = s
             .cache
             .lookup(&k)
@@ -344,7 +350,7 @@ mod tests {
             .collect();
         assert_eq!(kinds, [SourceKind::Pubsub, SourceKind::Http]);
         assert_eq!(s.stats.infos_dropped, 1);
-        assert_eq!(s.pep_notification(&k, &infos, 0), Stored::Unchanged);
+        assert_eq!(s.pep_notification(&k, &infos, 0).0, Stored::Unchanged);
     }
 
     #[test]

@@ -37,15 +37,14 @@ impl AvatarState {
     fn descriptors<'py>(
         &self,
         jid: &Bound<'py, PyAny>,
-        records: &[Record],
+        records: Vec<Record>,
     ) -> PyResult<Bound<'py, PyList>> {
         let py = jid.py();
         let clone = |o: &Option<Py<PyAny>>| o.as_ref().map(|o| o.clone_ref(py));
         let objects = records
-            .iter()
+            .into_iter()
             .map(|r| {
-                let mut d =
-                    AbstractAvatarDescriptor::new(r.kind, jid.clone().unbind(), r.info.clone());
+                let mut d = AbstractAvatarDescriptor::new(r.kind, jid.clone().unbind(), r.info);
                 d.service = clone(&self.service);
                 match r.kind {
                     SourceKind::Pubsub => d.pubsub = clone(&self.pubsub),
@@ -59,10 +58,11 @@ impl AvatarState {
     }
 
     /// The descriptor list of `key`'s cache entry, if cached. Lists handed
-    /// to callers of `get_avatar_metadata` are kept with the entry, so that
-    /// the next lookup returns the same list at no cost; lists built only
-    /// to announce a change are not, so that a JID nobody asks about costs
-    /// no Python objects.
+    /// to callers of `get_avatar_metadata` are kept with the entry (for the
+    /// most recently looked-up JIDs, see `cache::KEPT_VIEWS`), so that the
+    /// next lookup returns the same list at no cost; lists built only to
+    /// announce a change are not, so that a JID nobody asks about costs no
+    /// Python objects.
     fn cached_view<'py>(
         &mut self,
         jid: &Bound<'py, PyAny>,
@@ -81,11 +81,9 @@ impl AvatarState {
             return Ok(Some(view.bind(py).clone()));
         }
         let records = entry.records.to_records();
-        let list = self.descriptors(jid, &records)?;
+        let list = self.descriptors(jid, records)?;
         if purpose != ViewFor::Announcement {
-            if let Some(entry) = self.session.cache.peek_mut(key) {
-                entry.view = Some(list.clone().unbind());
-            }
+            self.session.cache.keep_view(key, list.clone().unbind());
         }
         Ok(Some(list))
     }
@@ -106,7 +104,7 @@ impl AvatarState {
         let changed = outcome == Some(Stored::Changed);
         match self.cached_view(jid, &key, ViewFor::Answer)? {
             Some(list) => Ok((changed, list)),
-            None => Ok((false, self.descriptors(jid, &records)?)),
+            None => Ok((false, self.descriptors(jid, records)?)),
         }
     }
 }
@@ -317,14 +315,13 @@ impl AvatarState {
             return Ok(None);
         }
         let received = infos.extract();
-        if self
+        match self
             .session
             .pep_notification(&key, &raws(&received), digest)
-            == Stored::Unchanged
         {
-            return Ok(None);
+            (Stored::Unchanged, _) => Ok(None),
+            (Stored::Changed, records) => self.descriptors(jid, records).map(Some),
         }
-        self.cached_view(jid, &key, ViewFor::Announcement)
     }
 
     /// A presence (available or changed) from `full_jid`; `has_update` says
