@@ -22,12 +22,20 @@ const HAS_WIDTH: u8 = 1 << 1;
 const HAS_HEIGHT: u8 = 1 << 2;
 const ID_UPPER: u8 = 1 << 3;
 
-/// Whatever does not fit the compact form.
+/// Whatever does not fit the compact form: a URL (common for XEP-0084
+/// sources that are not in the data node), or rare values.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Extra {
+    url: Option<Box<str>>,
+    rare: Option<Box<Rare>>,
+}
+
+/// Values a validated peer record never has: mixed-case or non-hex ids,
+/// unknown MIME types, numbers outside the schema's ranges.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Rare {
     id: Option<Box<str>>,
     mime_type: Option<Box<str>>,
-    url: Option<Box<str>>,
     nbytes: Option<i64>,
     width: Option<i64>,
     height: Option<i64>,
@@ -116,7 +124,7 @@ fn kind_of(code: u8) -> SourceKind {
 
 fn encode(record: &Record) -> Compact {
     let info = &record.info;
-    let mut extra = Extra::default();
+    let mut extra = Rare::default();
     let mut c = Compact {
         id: [0; 20],
         nbytes: 0,
@@ -169,7 +177,10 @@ fn encode(record: &Record) -> Compact {
             Some(Err(_)) => *wide = value,
         }
     }
-    extra.url = info.url.as_deref().map(Box::from);
+    let extra = Extra {
+        url: info.url.as_deref().map(Box::from),
+        rare: (extra != Rare::default()).then(|| Box::new(extra)),
+    };
     if extra != Extra::default() {
         c.extra = Some(Box::new(extra));
     }
@@ -177,7 +188,8 @@ fn encode(record: &Record) -> Compact {
 }
 
 fn decode(c: &Compact) -> Record {
-    let extra = c.extra.as_deref().cloned().unwrap_or_default();
+    let Extra { url, rare } = c.extra.as_deref().cloned().unwrap_or_default();
+    let extra = rare.map(|r| *r).unwrap_or_default();
     let id = match extra.id {
         Some(id) => id.into(),
         None => {
@@ -206,7 +218,7 @@ fn decode(c: &Compact) -> Record {
             nbytes: flagged(HAS_NBYTES, c.nbytes.into()).or(extra.nbytes),
             width: flagged(HAS_WIDTH, c.width.into()).or(extra.width),
             height: flagged(HAS_HEIGHT, c.height.into()).or(extra.height),
-            url: extra.url.map(String::from),
+            url: url.map(String::from),
         },
     }
 }
@@ -246,6 +258,11 @@ mod tests {
         assert_eq!(std::mem::size_of::<Compact>(), 40);
         let r = typical("a9993e364706816aba3e25717850c26c9cd0d89d");
         assert!(encode(&r).extra.is_none());
+        assert_eq!(
+            std::mem::size_of::<Extra>(),
+            24,
+            "a URL costs one small box"
+        );
         let stored = StoredRecords::new(&[r.clone(), r.clone()]);
         assert!(matches!(stored.0, Repr::Two(_)));
         assert_eq!(stored.to_records(), vec![r.clone(), r]);

@@ -16,8 +16,17 @@ const ABSENT: u64 = 0x9e37_79b9_7f4a_7c15;
 const OPAQUE: u64 = 0xc2b2_ae3d_27d4_eb4f;
 
 /// A JID's cache key: the hashes of localpart, domain and resource.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct JidKey([u64; 3]);
+
+impl std::hash::Hash for JidKey {
+    /// The parts are keyed hashes already: hash maps get one word mixed
+    /// from them, not all 24 bytes.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let [local, domain, resource] = self.0;
+        state.write_u64(local ^ domain.rotate_left(21) ^ resource.rotate_left(42));
+    }
+}
 
 impl JidKey {
     /// Read the key of an aioxmpp `JID` (any other hashable object is keyed
