@@ -54,7 +54,7 @@ pub const DEFAULT_PEP_MEMORY: usize = 10_000;
 /// Most entries holding a view at once: views are the binding's objects
 /// (a list of descriptors costs about a kilobyte), kept for the JIDs
 /// looked up most recently.
-pub const KEPT_VIEWS: usize = 4096;
+pub const KEPT_VIEWS: usize = 1024;
 
 /// Metadata per JID, bounded, with change detection.
 pub struct MetadataCache<K, V> {

@@ -48,7 +48,8 @@ struct Compact {
     nbytes: u32,
     width: u16,
     height: u16,
-    kind: u8,
+    /// An enum, not a byte: its unused values give `Repr` a niche for its tag.
+    kind: SourceKind,
     mime: u8,
     flags: u8,
     extra: Option<Box<Extra>>,
@@ -104,24 +105,6 @@ impl StoredRecords {
     }
 }
 
-fn kind_code(kind: SourceKind) -> u8 {
-    match kind {
-        SourceKind::Abstract => 0,
-        SourceKind::Pubsub => 1,
-        SourceKind::Http => 2,
-        SourceKind::VCard => 3,
-    }
-}
-
-fn kind_of(code: u8) -> SourceKind {
-    match code {
-        1 => SourceKind::Pubsub,
-        2 => SourceKind::Http,
-        3 => SourceKind::VCard,
-        _ => SourceKind::Abstract,
-    }
-}
-
 fn encode(record: &Record) -> Compact {
     let info = &record.info;
     let mut extra = Rare::default();
@@ -130,7 +113,7 @@ fn encode(record: &Record) -> Compact {
         nbytes: 0,
         width: 0,
         height: 0,
-        kind: kind_code(record.kind),
+        kind: record.kind,
         mime: MIME_NONE,
         flags: 0,
         extra: None,
@@ -211,7 +194,7 @@ fn decode(c: &Compact) -> Record {
     };
     let flagged = |flag: u8, v: i64| (c.flags & flag != 0).then_some(v);
     Record {
-        kind: kind_of(c.kind),
+        kind: c.kind,
         info: AvatarInfo {
             id,
             mime_type,
@@ -256,6 +239,11 @@ mod tests {
     #[test]
     fn typical_records_are_small_and_inline() {
         assert_eq!(std::mem::size_of::<Compact>(), 40);
+        assert_eq!(
+            std::mem::size_of::<StoredRecords>(),
+            80,
+            "two records, no tag"
+        );
         let r = typical("a9993e364706816aba3e25717850c26c9cd0d89d");
         assert!(encode(&r).extra.is_none());
         assert_eq!(

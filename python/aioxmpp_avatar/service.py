@@ -103,7 +103,7 @@ class AvatarService(service.Service):
         self._publish_lock = asyncio.Lock()
         self._synchronize_vcard = False
         self._default_access_model = None
-        self._max_concurrent_requests = 8
+        self._max_concurrent_requests = 32
         self._request_slots = None
         self._metadata_requests = {}
         self._image_requests = {}
@@ -193,7 +193,7 @@ class AvatarService(service.Service):
 
     @property
     def max_concurrent_requests(self):
-        """Most avatar IQs outstanding at once (default 8)."""
+        """Most avatar IQs outstanding at once (default 32)."""
         return self._max_concurrent_requests
 
     @max_concurrent_requests.setter

@@ -57,12 +57,11 @@ impl AvatarState {
         PyList::new(py, objects)
     }
 
-    /// The descriptor list of `key`'s cache entry, if cached. Lists handed
-    /// to callers of `get_avatar_metadata` are kept with the entry (for the
-    /// most recently looked-up JIDs, see `cache::KEPT_VIEWS`), so that the
-    /// next lookup returns the same list at no cost; lists built only to
-    /// announce a change are not, so that a JID nobody asks about costs no
-    /// Python objects.
+    /// The descriptor list of `key`'s cache entry, if cached. The list is
+    /// kept with the entry (for the most recently used JIDs, see
+    /// `cache::KEPT_VIEWS`), so that the list returned by a request or a
+    /// lookup is the one the next lookups return, at no cost; beyond that
+    /// bound an entry costs no Python objects.
     fn cached_view<'py>(
         &mut self,
         jid: &Bound<'py, PyAny>,
@@ -72,7 +71,7 @@ impl AvatarState {
         let py = jid.py();
         let entry = match purpose {
             ViewFor::Lookup => self.session.cached(key),
-            ViewFor::Answer | ViewFor::Announcement => self.session.cache.peek_mut(key),
+            ViewFor::Event => self.session.cache.peek_mut(key),
         };
         let Some(entry) = entry else {
             return Ok(None);
@@ -82,9 +81,7 @@ impl AvatarState {
         }
         let records = entry.records.to_records();
         let list = self.descriptors(jid, records)?;
-        if purpose != ViewFor::Announcement {
-            self.session.cache.keep_view(key, list.clone().unbind());
-        }
+        self.session.cache.keep_view(key, list.clone().unbind());
         Ok(Some(list))
     }
 
@@ -102,7 +99,7 @@ impl AvatarState {
             .cache
             .finish_request(&key, RequestToken(token), Some(&records));
         let changed = outcome == Some(Stored::Changed);
-        match self.cached_view(jid, &key, ViewFor::Answer)? {
+        match self.cached_view(jid, &key, ViewFor::Event)? {
             Some(list) => Ok((changed, list)),
             None => Ok((false, self.descriptors(jid, records)?)),
         }
@@ -112,12 +109,10 @@ impl AvatarState {
 /// Why a descriptor list is wanted, see [`AvatarState::cached_view`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum ViewFor {
-    /// A cached `get_avatar_metadata` (counted as hit or miss).
+    /// A cached `get_avatar_metadata` (counted as a cache hit or miss).
     Lookup,
-    /// The answer to a `get_avatar_metadata` request.
-    Answer,
-    /// The argument of `on_metadata_changed` for an event.
-    Announcement,
+    /// A request's answer, or an event to announce.
+    Event,
 }
 
 #[pymethods]
@@ -320,6 +315,8 @@ impl AvatarState {
             .pep_notification(&key, &raws(&received), digest)
         {
             (Stored::Unchanged, _) => Ok(None),
+            // Not kept as the entry's view: a JID nobody looks up costs no
+            // Python objects (the next lookup builds its list once).
             (Stored::Changed, records) => self.descriptors(jid, records).map(Some),
         }
     }
@@ -356,7 +353,7 @@ impl AvatarState {
                 } else {
                     (full_jid.call_method0(intern!(full_jid.py(), "bare"))?, bare)
                 };
-                self.cached_view(&jid, &key, ViewFor::Announcement)?
+                self.cached_view(&jid, &key, ViewFor::Event)?
                     .map(|list| (jid, list))
             }
         };
