@@ -281,6 +281,27 @@ pub fn means_no_avatar(condition: &str) -> bool {
     matches!(condition, "item-not-found" | "feature-not-implemented")
 }
 
+/// What to do when purging our avatar data node failed with `condition`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PurgeFallback {
+    /// There is no data node: nothing to remove.
+    Done,
+    /// The service cannot purge (XEP-0060 §8.5 is optional): overwrite the
+    /// node's single item with empty data instead.
+    Overwrite,
+    /// A real error for the caller.
+    Raise,
+}
+
+/// Decide how `wipe_avatar` goes on after a failed purge.
+pub fn purge_fallback(condition: &str) -> PurgeFallback {
+    match condition {
+        "item-not-found" => PurgeFallback::Done,
+        "feature-not-implemented" => PurgeFallback::Overwrite,
+        _ => PurgeFallback::Raise,
+    }
+}
+
 fn vcard_record(id: &str, mime_type: Option<&str>, nbytes: Option<i64>) -> Record {
     Record {
         kind: SourceKind::VCard,
@@ -429,6 +450,16 @@ mod tests {
         assert!(means_no_avatar("feature-not-implemented"));
         assert!(!means_no_avatar("forbidden"));
         assert!(!means_no_avatar("service-unavailable"));
+    }
+
+    #[test]
+    fn purge_failures() {
+        assert_eq!(purge_fallback("item-not-found"), PurgeFallback::Done);
+        assert_eq!(
+            purge_fallback("feature-not-implemented"),
+            PurgeFallback::Overwrite
+        );
+        assert_eq!(purge_fallback("forbidden"), PurgeFallback::Raise);
     }
 
     #[test]

@@ -14,6 +14,7 @@ __all__ = [
     "verify_image",
     "check_publishable",
     "check_access_model",
+    "purge_fallback",
     "AvatarSet",
     "AbstractAvatarDescriptor",
     "PubsubAvatarDescriptor",
@@ -55,6 +56,9 @@ def verify_image(
 
 def check_publishable(png_id: Optional[str], image_bytes: Optional[object]) -> None:
     """Raise AvatarSetError unless a set with this PNG id and data is publishable."""
+
+def purge_fallback(condition: str) -> str:
+    """After a failed purge: "done", "overwrite" or "raise"."""
 
 def check_access_model(model: str) -> None:
     """Raise ValueError unless `model` is an access model of XEP-0060."""

@@ -846,24 +846,23 @@ async def cmd_watch(args: argparse.Namespace, settings: ConnectionSettings) -> i
 # -- argument parsing ------------------------------------------------------------
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
+def _positive(kind: type, what: str) -> Any:
+    """An argparse type: `kind` parsed from text, greater than zero."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
+_positive_float = _positive(float, "a number")
+_positive_int = _positive(int, "an integer")
 
 
 def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:

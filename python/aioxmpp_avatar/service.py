@@ -479,13 +479,11 @@ class AvatarService(service.Service):
         try:
             await self._pubsub.purge(own, _fetch.NS_DATA)
         except aioxmpp.XMPPCancelError as exc:
-            condition = exc.condition.value[1]
-            if condition == "item-not-found":
-                return  # there never was a data node
-            if condition != "feature-not-implemented":
+            fallback = _core.purge_fallback(exc.condition.value[1])
+            if fallback == "raise":
                 raise
-            # No purge (XEP-0060 §8.5): overwrite the single item instead.
-            await self._pep.publish(_fetch.NS_DATA, avatar_xso.Data(b""))
+            if fallback == "overwrite":
+                await self._pep.publish(_fetch.NS_DATA, avatar_xso.Data(b""))
 
     async def _disable_vcard_avatar(self):
         if not await self._server_converts_vcard_avatars():

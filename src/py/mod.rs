@@ -32,12 +32,25 @@ fn means_no_avatar(condition: &str) -> bool {
     crate::session::means_no_avatar(condition)
 }
 
+/// After a failed purge of our data node with this error condition (local
+/// name): "done" (no node), "overwrite" (no purge support: publish empty
+/// data instead) or "raise".
+#[pyfunction]
+fn purge_fallback(condition: &str) -> &'static str {
+    match crate::session::purge_fallback(condition) {
+        crate::session::PurgeFallback::Done => "done",
+        crate::session::PurgeFallback::Overwrite => "overwrite",
+        crate::session::PurgeFallback::Raise => "raise",
+    }
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_function(wrap_pyfunction!(normalize_id, m)?)?;
     m.add_function(wrap_pyfunction!(sha1_hex, m)?)?;
     m.add_function(wrap_pyfunction!(means_no_avatar, m)?)?;
+    m.add_function(wrap_pyfunction!(purge_fallback, m)?)?;
     m.add_function(wrap_pyfunction!(state::verify_image, m)?)?;
     m.add_function(wrap_pyfunction!(avatar_set::check_publishable, m)?)?;
     m.add_function(wrap_pyfunction!(avatar_set::check_access_model, m)?)?;
