@@ -29,9 +29,6 @@ pub struct Entry<V> {
     /// entries hold one.
     pub view: Option<V>,
     has_pep: bool,
-    /// The binding's fingerprint of the raw event the records came from
-    /// (0: none), to recognise a repeated event without decoding it.
-    input_digest: u64,
 }
 
 /// The outcome of [`MetadataCache::store`].
@@ -154,7 +151,6 @@ impl<K: Hash + Eq + Clone, V> MetadataCache<K, V> {
     pub fn store(&mut self, key: &K, records: &[Record]) -> Stored {
         let records = StoredRecords::new(records);
         if let Some(entry) = self.entries.get(key) {
-            entry.input_digest = 0;
             if entry.records == records {
                 return Stored::Unchanged;
             }
@@ -167,7 +163,6 @@ impl<K: Hash + Eq + Clone, V> MetadataCache<K, V> {
             records,
             view: None,
             has_pep,
-            input_digest: 0,
         };
         if let Some((old_key, old)) = self.entries.insert(key.clone(), entry) {
             self.evictions += 1;
@@ -183,30 +178,6 @@ impl<K: Hash + Eq + Clone, V> MetadataCache<K, V> {
         let stored = self.store(key, records);
         self.mark_has_pep(key);
         stored
-    }
-
-    /// A PEP event for `key` whose raw input has the fingerprint `digest`:
-    /// when the cached records were stored from an input with the same
-    /// fingerprint, the event is a repeat and nothing changes (the JID is
-    /// still marked as using PEP, requests in flight become stale). Returns
-    /// whether it was a repeat; if not, call [`pep_event`](Self::pep_event)
-    /// and then [`set_input_digest`](Self::set_input_digest).
-    pub fn pep_repeat(&mut self, key: &K, digest: u64) -> bool {
-        match self.entries.get(key) {
-            Some(entry) if digest != 0 && entry.input_digest == digest => {
-                entry.has_pep = true;
-                self.supersede_requests(key);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Remember the fingerprint of the raw input `key`'s records came from.
-    pub fn set_input_digest(&mut self, key: &K, digest: u64) {
-        if let Some(entry) = self.entries.peek_mut(key) {
-            entry.input_digest = digest;
-        }
     }
 
     /// A XEP-0153 photo hash seen in a presence from `key`: stored only when
@@ -345,27 +316,6 @@ mod tests {
         assert_eq!(c.pep_event(&k, &[rec("2")]), Stored::Changed);
         assert_eq!(c.lookup(&k).unwrap().view, None);
         assert_eq!(c.pep_event(&k, &[]), Stored::Changed);
-    }
-
-    #[test]
-    fn repeated_inputs_are_recognised_by_their_digest() {
-        let mut c = cache(10);
-        let k = "a@x".to_string();
-        assert!(!c.pep_repeat(&k, 42), "nothing cached yet");
-        c.pep_event(&k, &[rec("1")]);
-        assert!(!c.pep_repeat(&k, 42), "no digest stored yet");
-        c.set_input_digest(&k, 42);
-        let token = c.begin_request(&k);
-        assert!(c.pep_repeat(&k, 42));
-        assert!(!c.pep_repeat(&k, 43));
-        assert!(!c.pep_repeat(&k, 0), "0 is never a digest");
-        assert_eq!(
-            c.finish_request(&k, token, Some(&[rec("old")])),
-            None,
-            "stale"
-        );
-        c.pep_event(&k, &[rec("2")]);
-        assert!(!c.pep_repeat(&k, 42), "a new event clears the digest");
     }
 
     #[test]

@@ -132,6 +132,13 @@ fn dimension(raw: RawInt) -> Option<i64> {
 }
 
 /// Non-empty, bounded, and free of whitespace and control characters.
+/// A received MIME type (an `<info/>` `type` or a vCard `TYPE`, XEP-0153
+/// §3.2 takes it as the photo's type): kept when it is a token of at most
+/// [`MAX_MIME_TYPE_LEN`] printable characters, else dropped.
+pub fn valid_mime_type(m: &str) -> Option<&str> {
+    is_token(m, MAX_MIME_TYPE_LEN).then_some(m)
+}
+
 fn is_token(s: &str, max_len: usize) -> bool {
     !s.is_empty() && s.len() <= max_len && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }

@@ -9,6 +9,8 @@ pub mod cache;
 pub mod ids;
 pub mod images;
 pub mod info;
+pub mod jid;
+pub mod limits;
 pub mod lru;
 pub mod records;
 pub mod session;

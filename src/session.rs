@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::cache::{Entry, MetadataCache, Record, RequestToken, Stored};
 use crate::ids::{is_sha1_hex, sha1_hex};
-use crate::info::{validate_infos, AvatarInfo, RawInfo, SourceKind};
+use crate::info::{valid_mime_type, validate_infos, AvatarInfo, RawInfo, SourceKind};
 use crate::lru::Lru;
 use crate::vcard_state::{is_hash_or_empty, RehashToken, VCardState};
 
@@ -65,6 +65,16 @@ pub struct PresenceOutcome {
     pub rehash: Option<RehashToken>,
 }
 
+/// What became of a vCard answer, see [`AvatarSession::finish_vcard`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum VCardAnswer {
+    /// Returned to the caller only (the JID uses PEP avatars).
+    CallerOnly,
+    /// As [`MetadataCache::finish_request`]: stored, or `None` when a newer
+    /// cached value won.
+    Cached(Option<Stored>),
+}
+
 /// Per-connection avatar state.
 pub struct AvatarSession<K, V> {
     pub cache: MetadataCache<K, V>,
@@ -72,6 +82,9 @@ pub struct AvatarSession<K, V> {
     negative: Lru<(K, String), Instant>,
     negative_ttl: Duration,
     max_infos: usize,
+    /// Bumped when the stream is destroyed: failures of requests sent on an
+    /// older stream are not remembered.
+    epoch: u64,
     pub stats: Stats,
 }
 
@@ -90,6 +103,7 @@ impl<K: Hash + Eq + Clone + Default, V> AvatarSession<K, V> {
             negative: Lru::new(MAX_NEGATIVE_ENTRIES),
             negative_ttl: DEFAULT_NEGATIVE_TTL,
             max_infos: DEFAULT_MAX_INFOS,
+            epoch: 0,
             stats: Stats::default(),
         }
     }
@@ -132,26 +146,57 @@ impl<K: Hash + Eq + Clone + Default, V> AvatarSession<K, V> {
             .collect()
     }
 
-    /// A PEP metadata notification from `key`, whose raw input has the
-    /// fingerprint `digest` (0: none; see [`MetadataCache::pep_repeat`]).
-    /// Returns whether it changed the cached metadata, and the records.
-    pub fn pep_notification(
-        &mut self,
-        key: &K,
-        raws: &[RawInfo<'_>],
-        digest: u64,
-    ) -> (Stored, Vec<Record>) {
+    /// A PEP metadata notification from `key`. Returns whether it changed
+    /// the cached metadata (compared exactly), and the records.
+    /// Ids it names again are retried at once, even after a failure.
+    pub fn pep_notification(&mut self, key: &K, raws: &[RawInfo<'_>]) -> (Stored, Vec<Record>) {
         let records = self.records_from_infos(raws);
+        self.forgive(key, &records);
         let stored = self.cache.pep_event(key, &records);
-        self.cache.set_input_digest(key, digest);
         (stored, records)
     }
 
-    /// Whether a PEP notification with this input fingerprint repeats the
-    /// one the cached entry came from (then nothing else needs doing).
-    /// The fingerprint covers the cap on entries, which shapes the result.
-    pub fn pep_repeat(&mut self, key: &K, digest: u64) -> bool {
-        self.cache.pep_repeat(key, digest)
+    /// A fresh PEP answer to a request for `key`: as a notification, the
+    /// ids it names are retried at once (a contact may publish the
+    /// metadata before the data, XEP-0084 §4.3 orders it the other way).
+    pub fn pep_answer(&mut self, key: &K, raws: &[RawInfo<'_>]) -> Vec<Record> {
+        self.cache.mark_has_pep(key);
+        let records = self.records_from_infos(raws);
+        self.forgive(key, &records);
+        records
+    }
+
+    /// A vCard answer to a request for `key` (XEP-0153 §3.2). For a JID
+    /// known to use PEP avatars (asked with `disable_pep`), the answer is
+    /// the caller's only: it never replaces the cached PEP metadata and
+    /// announces nothing.
+    pub fn finish_vcard(
+        &mut self,
+        key: &K,
+        token: RequestToken,
+        records: &[Record],
+    ) -> VCardAnswer {
+        if self.cache.has_pep(key) {
+            self.cache.finish_request(key, token, None);
+            return VCardAnswer::CallerOnly;
+        }
+        VCardAnswer::Cached(self.cache.finish_request(key, token, Some(records)))
+    }
+
+    /// Drop remembered failures of `key` for the ids in `records`.
+    fn forgive(&mut self, key: &K, records: &[Record]) {
+        if self.negative.is_empty() {
+            return;
+        }
+        for record in records {
+            self.negative
+                .remove(&(key.clone(), record.info.id.to_ascii_lowercase()));
+        }
+    }
+
+    /// The current stream's number, see [`record_failure`](Self::record_failure).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// A presence (available or changed) carrying XEP-0153 data or not.
@@ -207,10 +252,19 @@ impl<K: Hash + Eq + Clone + Default, V> AvatarSession<K, V> {
     }
 
     /// Start a metadata request for `key`; with `require_fresh` the cached
-    /// entry is dropped first (and the call counts as a cache miss).
-    pub fn begin_request(&mut self, key: &K, require_fresh: bool) -> RequestToken {
+    /// entry is dropped first (and the call counts as a cache miss), unless
+    /// the request skips PEP (`disable_pep`) for a JID known to use PEP
+    /// avatars: its vCard answer will not replace the PEP metadata.
+    pub fn begin_request(
+        &mut self,
+        key: &K,
+        require_fresh: bool,
+        disable_pep: bool,
+    ) -> RequestToken {
         if require_fresh {
-            self.cache.forget(key);
+            if !(disable_pep && self.cache.has_pep(key)) {
+                self.cache.forget(key);
+            }
             self.stats.cache_misses += 1;
         }
         self.cache.begin_request(key)
@@ -218,12 +272,14 @@ impl<K: Hash + Eq + Clone + Default, V> AvatarSession<K, V> {
 
     /// The records of a vCard fetched as fallback (XEP-0153 §3.2): the id is
     /// the SHA-1 of the photo. No photo means no avatar.
+    /// The MIME type is kept only when valid (the same rule as for
+    /// `<info/>` types).
     pub fn vcard_fallback_records(photo: Option<&[u8]>, mime_type: Option<&str>) -> Vec<Record> {
         match photo {
             None => Vec::new(),
             Some(data) => vec![vcard_record(
                 &sha1_hex(data),
-                mime_type,
+                mime_type.and_then(valid_mime_type),
                 Some(data.len() as i64),
             )],
         }
@@ -245,15 +301,18 @@ impl<K: Hash + Eq + Clone + Default, V> AvatarSession<K, V> {
         }
     }
 
-    /// Remember that fetching `id` for `key` failed.
-    pub fn record_failure(&mut self, key: &K, id: &str, now: Instant) {
-        if self.negative_ttl.is_zero() || !is_sha1_hex(id) && !id.is_empty() {
+    /// Remember that fetching `id` for `key`, started during stream
+    /// `epoch`, failed; a failure from an older stream is not kept.
+    pub fn record_failure(&mut self, key: &K, id: &str, now: Instant, epoch: u64) {
+        if epoch != self.epoch || self.negative_ttl.is_zero() || !is_sha1_hex(id) && !id.is_empty()
+        {
             return;
         }
-        self.negative.insert(
-            (key.clone(), id.to_ascii_lowercase()),
-            now + self.negative_ttl,
-        );
+        let Some(until) = now.checked_add(self.negative_ttl) else {
+            return;
+        };
+        self.negative
+            .insert((key.clone(), id.to_ascii_lowercase()), until);
     }
 
     /// Count an IQ sent.
@@ -270,6 +329,7 @@ impl<K: Hash + Eq + Clone + Default, V> AvatarSession<K, V> {
         self.cache.clear();
         self.vcard.clear();
         self.negative.clear();
+        self.epoch += 1;
     }
 }
 
@@ -359,7 +419,7 @@ mod tests {
             info("bad", None),
             info(H1, Some("https://x/a.png")),
         ];
-        assert_eq!(s.pep_notification(&k, &infos, 0).0, Stored::Changed);
+        assert_eq!(s.pep_notification(&k, &infos).0, Stored::Changed);
         let kinds: Vec<_> = s
             .cache
             .lookup(&k)
@@ -371,7 +431,7 @@ mod tests {
             .collect();
         assert_eq!(kinds, [SourceKind::Pubsub, SourceKind::Http]);
         assert_eq!(s.stats.infos_dropped, 1);
-        assert_eq!(s.pep_notification(&k, &infos, 0).0, Stored::Unchanged);
+        assert_eq!(s.pep_notification(&k, &infos).0, Stored::Unchanged);
     }
 
     #[test]
@@ -435,10 +495,10 @@ mod tests {
         let mut s = Session::new();
         let k = "a@x".to_string();
         assert!(s.cached(&k).is_none());
-        let t = s.begin_request(&k, false);
+        let t = s.begin_request(&k, false, false);
         s.cache.finish_request(&k, t, Some(&[]));
         assert!(s.cached(&k).is_some());
-        let t = s.begin_request(&k, true);
+        let t = s.begin_request(&k, true, false);
         assert!(!s.cache.contains(&k));
         s.cache.finish_request(&k, t, None);
         assert_eq!((s.stats.cache_hits, s.stats.cache_misses), (1, 2));
@@ -475,13 +535,73 @@ mod tests {
         let mut s = Session::new();
         let k = "a@x".to_string();
         let t0 = Instant::now();
-        s.record_failure(&k, H1, t0);
+        s.record_failure(&k, H1, t0, 0);
         assert!(s.recently_failed(&k, &H1.to_lowercase(), t0 + Duration::from_secs(1)));
         assert!(!s.recently_failed(&k, "da39a3ee5e6b4b0d3255bfef95601890afd80709", t0));
         assert!(!s.recently_failed(&k, H1, t0 + DEFAULT_NEGATIVE_TTL + Duration::from_secs(1)));
         assert_eq!(s.stats.negative_cache_hits, 1);
         s.set_negative_ttl(Duration::ZERO);
-        s.record_failure(&k, H1, t0);
+        s.record_failure(&k, H1, t0, 0);
         assert!(!s.recently_failed(&k, H1, t0));
+    }
+
+    #[test]
+    fn failures_heal_when_the_id_is_named_again() {
+        let mut s = Session::new();
+        let k = "a@x".to_string();
+        let t0 = Instant::now();
+        s.record_failure(&k, H1, t0, 0);
+        s.pep_notification(&k, &[info(H1, None)]);
+        assert!(!s.recently_failed(&k, H1, t0), "a notification retries");
+        s.record_failure(&k, H1, t0, 0);
+        s.pep_answer(&k, &[info(H1, None)]);
+        assert!(!s.recently_failed(&k, H1, t0), "a fresh answer retries");
+        s.record_failure(&k, H1, t0, 0);
+        let other = "b@x".to_string();
+        s.pep_notification(&other, &[info(H1, None)]);
+        assert!(s.recently_failed(&k, H1, t0), "only the same JID forgives");
+    }
+
+    #[test]
+    fn failures_of_an_older_stream_are_not_kept() {
+        let mut s = Session::new();
+        let k = "a@x".to_string();
+        let t0 = Instant::now();
+        let epoch = s.epoch();
+        s.clear();
+        s.record_failure(&k, H1, t0, epoch);
+        assert!(!s.recently_failed(&k, H1, t0));
+        s.record_failure(&k, H1, t0, s.epoch());
+        assert!(s.recently_failed(&k, H1, t0));
+    }
+
+    #[test]
+    fn vcard_answers_never_replace_pep_metadata() {
+        let mut s = Session::new();
+        let k = "a@x".to_string();
+        s.pep_notification(&k, &[info(H1, None)]);
+        let t = s.begin_request(&k, false, false);
+        let vcard = Session::vcard_fallback_records(Some(b"abc"), Some("image/png"));
+        assert_eq!(s.finish_vcard(&k, t, &vcard), VCardAnswer::CallerOnly);
+        assert_eq!(s.cache.lookup(&k).unwrap().records.len(), 1);
+        let t = s.begin_request(&k, true, true);
+        assert_eq!(s.finish_vcard(&k, t, &vcard), VCardAnswer::CallerOnly);
+        assert_eq!(s.cache.lookup(&k).unwrap().records.len(), 1, "kept");
+        assert_eq!(s.cache.requests_in_flight(), 0);
+        let fresh = "b@x".to_string();
+        let t = s.begin_request(&fresh, false, false);
+        assert_eq!(
+            s.finish_vcard(&fresh, t, &vcard),
+            VCardAnswer::Cached(Some(Stored::Changed))
+        );
+    }
+
+    #[test]
+    fn vcard_types_follow_the_info_rules() {
+        let bad = "image/png ".repeat(10_000);
+        let recs = Session::vcard_fallback_records(Some(b"abc"), Some(&bad));
+        assert_eq!(recs[0].info.mime_type, None);
+        let recs = Session::vcard_fallback_records(Some(b"abc"), Some("image/jpeg"));
+        assert_eq!(recs[0].info.mime_type.as_deref(), Some("image/jpeg"));
     }
 }

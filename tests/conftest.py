@@ -33,6 +33,7 @@ from pathlib import Path
 
 import aioxmpp
 import pytest
+from test_service_unit import TIMEOUT, Env
 
 #: Seconds a client may take to connect, and the whole teardown to finish.
 CONNECT_TIMEOUT = 10.0
@@ -221,3 +222,18 @@ def mutual_pair(make_account, connect):
         return client_a, client_b
 
     return _pair
+
+
+@pytest.fixture
+async def env():
+    """An AvatarService over mocked dependencies (see test_service_unit.Env)."""
+    environment = Env()
+    yield environment
+    # Nothing the service started (rehash, shared requests) may outlive the
+    # test's event loop.
+    current = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=TIMEOUT)

@@ -61,6 +61,8 @@ ALICE_FULL = aioxmpp.JID.fromstr("alice@example.org/laptop")
 BOB = aioxmpp.JID.fromstr("bob@example.org")
 CAROL = aioxmpp.JID.fromstr("carol@example.org")
 DAVE = aioxmpp.JID.fromstr("dave@example.org")
+BOB_ELSEWHERE = aioxmpp.JID.fromstr("bob@example.net")
+CAROL_ELSEWHERE = aioxmpp.JID.fromstr("carol@example.com")
 ROOM = aioxmpp.JID.fromstr("room@muc.example.org")
 OCCUPANT = aioxmpp.JID.fromstr("room@muc.example.org/nick")
 
@@ -242,20 +244,6 @@ class Env:
 
     def stats(self) -> dict:
         return self.service.stats()
-
-
-@pytest.fixture
-async def env():
-    environment = Env()
-    yield environment
-    # Nothing the service started (rehash, shared requests) may outlive the
-    # test's event loop.
-    current = asyncio.current_task()
-    pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.wait(pending, timeout=TIMEOUT)
 
 
 def _aioxmpp_original(module, name):
@@ -659,14 +647,29 @@ async def test_known_pep_avatar_gets_no_vcard_fallback(env):
     assert await env.service.get_avatar_metadata(ALICE, require_fresh=True) == []
     env.pubsub.get_items.assert_awaited_once()
     env.vcard.get_vcard.assert_not_called()
-    # disable_pep does not bring the vCard back for ALICE either.
-    assert (
-        await env.service.get_avatar_metadata(
-            ALICE, require_fresh=True, disable_pep=True
-        )
-        == []
+    changes = len(env.changes)
+    # disable_pep reads the vCard, as asked, but the answer is the caller's
+    # only: the cached PEP metadata stays and nothing is announced.
+    got = await env.service.get_avatar_metadata(
+        ALICE, require_fresh=True, disable_pep=True
     )
-    env.vcard.get_vcard.assert_not_called()
+    assert [(type(d), d.id_) for d in got] == [(VCardAvatarDescriptor, PNG2_ID)]
+    env.vcard.get_vcard.assert_awaited_once_with(ALICE)
+    assert await env.service.get_avatar_metadata(ALICE) == []
+    assert len(env.changes) == changes
+
+
+async def test_disable_pep_never_replaces_cached_pep_metadata(env):
+    env.notify(ALICE, info())
+    env.vcard.get_vcard.side_effect = lambda jid=None: vcard_with_photo(PNG2)
+    for fresh in (False, True):
+        got = await env.service.get_avatar_metadata(
+            ALICE, require_fresh=fresh, disable_pep=True
+        )
+        # Without require_fresh the cached PEP metadata answers.
+        assert [d.id_ for d in got] == [PNG2_ID if fresh else PNG_ID]
+    assert [d.id_ for d in await env.service.get_avatar_metadata(ALICE)] == [PNG_ID]
+    assert len(env.changes) == 1
 
 
 async def test_disable_pep_goes_straight_to_vcard(env):
@@ -749,7 +752,8 @@ async def test_failure_reaches_all_waiters_and_is_not_cached(env):
 
 async def test_requests_for_many_jids_respect_the_concurrency_limit(env):
     env.service.max_concurrent_requests = 2
-    gates = {jid: Gate() for jid in (ALICE, BOB, CAROL)}
+    # Three domains: within one, a domain's share of the slots applies.
+    gates = {jid: Gate() for jid in (ALICE, BOB_ELSEWHERE, CAROL_ELSEWHERE)}
 
     async def get_items(jid, node, *, max_items=None):
         return await gates[jid].request(jid, node, max_items=max_items)
@@ -760,11 +764,11 @@ async def test_requests_for_many_jids_respect_the_concurrency_limit(env):
         for jid in gates
     }
     await gates[ALICE].wait_started()
-    await gates[BOB].wait_started()
-    assert not gates[CAROL].started.is_set()
+    await gates[BOB_ELSEWHERE].wait_started()
+    assert not gates[CAROL_ELSEWHERE].started.is_set()
     gates[ALICE].future.set_result(metadata_result(info()))
-    await gates[CAROL].wait_started()
-    for jid in (BOB, CAROL):
+    await gates[CAROL_ELSEWHERE].wait_started()
+    for jid in (BOB_ELSEWHERE, CAROL_ELSEWHERE):
         gates[jid].future.set_result(metadata_result())
     results = await asyncio.wait_for(asyncio.gather(*tasks.values()), TIMEOUT)
     assert [[d.id_ for d in r] for r in results] == [[PNG_ID], [], []]

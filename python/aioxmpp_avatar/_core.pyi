@@ -247,6 +247,17 @@ class AvatarState:
     @negative_ttl.setter
     def negative_ttl(self, seconds: float) -> None: ...
     @property
+    def request_timeout(self) -> float:
+        """Seconds one avatar IQ may take before its waiters get a time-out."""
+    @request_timeout.setter
+    def request_timeout(self, seconds: float) -> None: ...
+    @staticmethod
+    def domain_share(total_slots: int) -> int:
+        """Avatar IQ slots one domain may hold out of `total_slots`."""
+    @property
+    def epoch(self) -> int:
+        """The current stream's number: pass it to `record_fetch_failure`."""
+    @property
     def image_memory_budget(self) -> int:
         """Bytes of verified image data kept in memory."""
     @image_memory_budget.setter
@@ -269,7 +280,9 @@ class AvatarState:
         """The hash we know for our own vCard photo."""
     def cached_metadata(self, jid: Any) -> Optional[list[AbstractAvatarDescriptor]]:
         """The cached descriptor list for `jid`, or None (counted as hit/miss)."""
-    def begin_request(self, jid: Any, require_fresh: bool) -> int:
+    def begin_request(
+        self, jid: Any, require_fresh: bool, disable_pep: bool = False
+    ) -> int:
         """Start a metadata request; returns its token."""
     def abort_request(self, jid: Any, token: int) -> None:
         """A metadata request failed or was cancelled."""
@@ -318,8 +331,9 @@ class AvatarState:
         """Verified image bytes with this id from the store, or None."""
     def check_fetch(self, jid: Any, id_: str, nbytes: Optional[int]) -> None:
         """Refuse a fetch (too large, or failed recently) before any IQ."""
-    def record_fetch_failure(self, jid: Any, id_: str) -> None:
-        """Remember that fetching `id_` for `jid` failed."""
+    def record_fetch_failure(self, jid: Any, id_: str, epoch: int) -> None:
+        """Remember that fetching `id_` for `jid`, started during stream
+        `epoch`, failed (a failure from an older stream is not kept)."""
     def store_image(self, id_: str, nbytes: Optional[int], data: bytes) -> bytes:
         """Verify fetched data against the id and size and keep it."""
     def count_iq(self, kind: str) -> None:

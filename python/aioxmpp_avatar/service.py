@@ -11,6 +11,7 @@ fetch or advertise) is taken by :class:`aioxmpp_avatar._core.AvatarState`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 
@@ -105,8 +106,10 @@ class AvatarService(service.Service):
         self._default_access_model = None
         self._max_concurrent_requests = 32
         self._request_slots = None
+        self._domain_slots = {}
         self._metadata_requests = {}
         self._image_requests = {}
+        self._image_requests_by_id = {}
         self._rehash_task = None
         self._server_converts_vcard = None
 
@@ -204,6 +207,19 @@ class AvatarService(service.Service):
             )
         self._max_concurrent_requests = value
         self._request_slots = None
+        self._domain_slots = {}
+
+    @property
+    def request_timeout(self):
+        """Seconds one avatar IQ may take, waiting for a free slot included
+        (default 30). On expiry every waiter gets
+        :class:`asyncio.TimeoutError`, the slot is freed, nothing is
+        cached."""
+        return self._state.request_timeout
+
+    @request_timeout.setter
+    def request_timeout(self, seconds):
+        self._state.request_timeout = seconds
 
     @property
     def default_access_model(self):
@@ -251,12 +267,14 @@ class AvatarService(service.Service):
 
     async def _fetch_metadata(self, jid, require_fresh, disable_pep):
         state = self._state
-        token = state.begin_request(jid, require_fresh)
+        token = state.begin_request(jid, require_fresh, disable_pep)
         try:
-            items = None if disable_pep else await self._request_pep_metadata(jid)
-            answer = state.finish_pep(jid, token, items)
+            answer = None
+            if not disable_pep:
+                items = await self._request_pep_metadata(jid)
+                answer = state.finish_pep(jid, token, items)
             if answer is None:
-                card = await self._request("vcard", self._vcard.get_vcard, jid)
+                card = await self._request("vcard", jid, self._vcard.get_vcard, jid)
                 photo = _fetch.photo_of(card)
                 mime_type = card.get_photo_mime_type() if photo is not None else None
                 answer = state.finish_vcard(jid, token, photo, mime_type)
@@ -271,8 +289,8 @@ class AvatarService(service.Service):
     async def _request_pep_metadata(self, jid):
         try:
             result = await self._request(
-                "metadata", self._pubsub.get_items, jid, _fetch.NS_METADATA,
-                max_items=1)
+                "metadata", jid, self._pubsub.get_items, jid,
+                _fetch.NS_METADATA, max_items=1)
         except aioxmpp.XMPPCancelError as exc:
             if _core.means_no_avatar(exc.condition.value[1]):
                 return None
@@ -281,23 +299,49 @@ class AvatarService(service.Service):
 
     async def _get_image_bytes(self, descriptor):
         """Image bytes for a descriptor built by this service: from the
-        store, else fetched once for all askers and verified."""
+        store, else fetched once for all askers of that JID and verified.
+
+        A fetch of the same id from another JID may be joined (verified
+        bytes are the same bytes), but its failure or time-out is never
+        ours: then we fetch from our own JID."""
         state = self._state
-        data = state.cached_image(descriptor.id_)
+        jid, id_ = descriptor.remote_jid, descriptor.id_
+        data = state.cached_image(id_)
         if data is not None:
             return data
-        state.check_fetch(descriptor.remote_jid, descriptor.id_,
-                          descriptor.nbytes)
-        return await self._join(
-            self._image_requests, descriptor.normalized_id,
+        state.check_fetch(jid, id_, descriptor.nbytes)
+        key = (descriptor.normalized_id, jid)
+        by_id = self._image_requests_by_id
+        if key not in self._image_requests:
+            other = by_id.get(descriptor.normalized_id)
+            if other is not None:
+                try:
+                    data = await asyncio.shield(other)
+                except asyncio.CancelledError:
+                    if not other.cancelled():
+                        raise
+                except Exception:  # noqa: BLE001 - the other JID's failure
+                    pass
+                else:
+                    state.count_coalesced()
+                    return state.store_image(id_, descriptor.nbytes, data)
+        waiter = self._join(
+            self._image_requests, key,
             functools.partial(self._fetch_image, descriptor),
         )
+        task = self._image_requests.get(key)
+        if task is not None and descriptor.normalized_id not in by_id:
+            by_id[descriptor.normalized_id] = task
+            task.add_done_callback(functools.partial(
+                _forget_request, by_id, descriptor.normalized_id))
+        return await waiter
 
     async def _fetch_image(self, descriptor):
         jid, id_, kind = descriptor.remote_jid, descriptor.id_, descriptor._kind
+        epoch = self._state.epoch
         try:
             data = await self._request(
-                "data" if kind == "pubsub" else "vcard",
+                "data" if kind == "pubsub" else "vcard", jid,
                 _fetch.request_image_data, kind, jid, id_,
                 pubsub=self._pubsub, vcard=self._vcard,
             )
@@ -306,20 +350,38 @@ class AvatarService(service.Service):
             raise
         except IntegrityError as exc:
             logger.warning("avatar %s of %s rejected: %s", id_, jid, exc)
-            self._state.record_fetch_failure(jid, id_)
+            self._state.record_fetch_failure(jid, id_, epoch)
             raise
         except Exception:
-            self._state.record_fetch_failure(jid, id_)
+            self._state.record_fetch_failure(jid, id_, epoch)
             raise
 
-    async def _request(self, kind, send, *args, **kwargs):
-        """``await send(*args, **kwargs)``: one avatar IQ, within the
-        concurrency limit, counted by `kind`."""
+    async def _request(self, kind, jid, send, *args, **kwargs):
+        """``await send(*args, **kwargs)``: one avatar IQ to `jid`, counted
+        by `kind`, within :attr:`request_timeout` (waiting for a slot
+        included), within the concurrency limit and within its domain's
+        share of it, so silent peers of one domain never hold every slot."""
+        return await asyncio.wait_for(
+            self._request_in_slots(kind, jid.domain, send, *args, **kwargs),
+            self._state.request_timeout,
+        )
+
+    async def _request_in_slots(self, kind, domain, send, *args, **kwargs):
         if self._request_slots is None:
             self._request_slots = asyncio.Semaphore(self._max_concurrent_requests)
-        async with self._request_slots:
-            self._state.count_iq(kind)
-            return await send(*args, **kwargs)
+        slots = self._domain_slots.get(domain)
+        if slots is None:
+            share = self._state.domain_share(self._max_concurrent_requests)
+            slots = self._domain_slots[domain] = [asyncio.Semaphore(share), 0]
+        slots[1] += 1
+        try:
+            async with slots[0], self._request_slots:
+                self._state.count_iq(kind)
+                return await send(*args, **kwargs)
+        finally:
+            slots[1] -= 1
+            if slots[1] == 0 and self._domain_slots.get(domain) is slots:
+                del self._domain_slots[domain]
 
     def _join(self, table, key, start):
         """Await the request in flight under `key`, or start it. Waiters are
@@ -337,9 +399,10 @@ class AvatarService(service.Service):
 
     @service.attrsignal(avatar_pep, "on_item_publish")
     def _handle_pubsub_publish(self, jid, node, item, *, message=None):
-        metadata = self._state.pep_notification(jid, item)
-        if metadata is not None:
-            self.on_metadata_changed(jid, metadata)
+        with _never_raise("PEP notification from %s", jid):
+            metadata = self._state.pep_notification(jid, item)
+            if metadata is not None:
+                self.on_metadata_changed(jid, metadata)
 
     @service.depsignal(presence.PresenceClient, "on_available")
     def _handle_on_available(self, full_jid, stanza):
@@ -350,22 +413,24 @@ class AvatarService(service.Service):
         self._handle_presence(full_jid, stanza)
 
     def _handle_presence(self, full_jid, stanza):
-        update = stanza.xep0153_x
-        changed, rehash = self._state.presence(
-            full_jid, self.client.local_jid, update is not None,
-            update.photo if update is not None else None, _is_muc(stanza),
-        )
-        if changed is not None:
-            self.on_metadata_changed(*changed)
-        if rehash is not None:
-            self._start_rehash(rehash)
+        with _never_raise("presence from %s", full_jid):
+            update = stanza.xep0153_x
+            changed, rehash = self._state.presence(
+                full_jid, self.client.local_jid, update is not None,
+                update.photo if update is not None else None, _is_muc(stanza),
+            )
+            if changed is not None:
+                self.on_metadata_changed(*changed)
+            if rehash is not None:
+                self._start_rehash(rehash)
 
     @service.depsignal(presence.PresenceClient, "on_unavailable")
     def _handle_on_unavailable(self, full_jid, stanza):
-        rehash = self._state.unavailable(
-            full_jid, self.client.local_jid, _is_muc(stanza))
-        if rehash is not None:
-            self._start_rehash(rehash)
+        with _never_raise("unavailable presence from %s", full_jid):
+            rehash = self._state.unavailable(
+                full_jid, self.client.local_jid, _is_muc(stanza))
+            if rehash is not None:
+                self._start_rehash(rehash)
 
     @service.depfilter(aioxmpp.stream.StanzaStream,
                        "service_outbound_presence_filter")
@@ -524,11 +589,25 @@ class AvatarService(service.Service):
         sync itself (XEP-0398), so we must not also rewrite the vCard."""
         if self._server_converts_vcard is None:
             try:
-                info = await self._disco.query_info(self.client.local_jid.bare())
-            except aioxmpp.errors.XMPPError:
+                info = await asyncio.wait_for(
+                    self._disco.query_info(self.client.local_jid.bare()),
+                    self._state.request_timeout)
+            except Exception as exc:  # noqa: BLE001 - any failure: no conversion
+                logger.info("no XEP-0398 answer from our server (%r): "
+                            "writing the vCard ourselves", exc)
                 return False
             self._server_converts_vcard = NS_PEP_VCARD_CONVERSION in info.features
         return self._server_converts_vcard
+
+
+@contextlib.contextmanager
+def _never_raise(what, jid):
+    """Log, never propagate, an error in a handler of an aioxmpp signal: an
+    exception there would disconnect the handler for good."""
+    try:
+        yield
+    except Exception:  # noqa: BLE001 - logged with its traceback
+        logger.exception("avatar service: error handling " + what, jid)
 
 
 def _is_muc(stanza):

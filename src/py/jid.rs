@@ -1,66 +1,63 @@
-//! Compact cache keys for JIDs.
+//! Reading [`JidKey`]s from aioxmpp `JID`s.
 //!
-//! aioxmpp's `JID` is a named tuple `(localpart, domain, resource)` whose
-//! parts are already normalised strings. The core keys its per-JID state by
-//! the parts' Python hashes: every `str` caches its hash, and that hash is a
-//! SipHash keyed per process, so a peer cannot aim for a collision. That is
-//! 24 bytes per key instead of a string, and no UTF-8 conversion on the hot
-//! path.
+//! aioxmpp's `JID` is a named tuple `(localpart, domain, resource)` of
+//! normalised strings. The key keeps the strings themselves (so equality is
+//! exact) and mixes the parts' cached Python hashes only to pick buckets.
 
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyString, PyTuple};
 
-/// Stands for an absent localpart or resource.
-const ABSENT: u64 = 0x9e37_79b9_7f4a_7c15;
-/// Marks an object that is not a JID (keyed by its own hash).
-const OPAQUE: u64 = 0xc2b2_ae3d_27d4_eb4f;
+use crate::jid::mix_part_hashes;
+pub use crate::jid::JidKey;
 
-/// A JID's cache key: the hashes of localpart, domain and resource.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct JidKey([u64; 3]);
-
-impl std::hash::Hash for JidKey {
-    /// The parts are keyed hashes already: hash maps get one word mixed
-    /// from them, not all 24 bytes.
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let [local, domain, resource] = self.0;
-        state.write_u64(local ^ domain.rotate_left(21) ^ resource.rotate_left(42));
-    }
+/// The key of an aioxmpp `JID` (`with_resource` false: of its bare JID).
+pub fn jid_key_of(jid: &Bound<'_, PyAny>, with_resource: bool) -> PyResult<JidKey> {
+    let parts = jid
+        .cast::<PyTuple>()
+        .ok()
+        .filter(|t| t.len() == 3)
+        .ok_or_else(|| {
+            PyTypeError::new_err(format!(
+                "expected an aioxmpp.JID, got {}",
+                jid.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+    let part = |i: usize| -> PyResult<Option<(Bound<'_, PyString>, u64)>> {
+        let item = parts.get_item(i)?;
+        if item.is_none() {
+            return Ok(None);
+        }
+        let s = item.cast_into::<PyString>().map_err(|_| {
+            PyTypeError::new_err("expected an aioxmpp.JID whose parts are str or None")
+        })?;
+        let h = s.hash()? as u64;
+        Ok(Some((s, h)))
+    };
+    let local = part(0)?;
+    let domain =
+        part(1)?.ok_or_else(|| PyValueError::new_err("expected an aioxmpp.JID with a domain"))?;
+    let resource = if with_resource { part(2)? } else { None };
+    let hash = mix_part_hashes(
+        local.as_ref().map(|p| p.1),
+        domain.1,
+        resource.as_ref().map(|p| p.1),
+    );
+    let local_s = local.as_ref().map(|p| p.0.to_cow()).transpose()?;
+    let resource_s = resource.as_ref().map(|p| p.0.to_cow()).transpose()?;
+    JidKey::new(
+        local_s.as_deref(),
+        &domain.0.to_cow()?,
+        resource_s.as_deref(),
+        hash,
+    )
+    .ok_or_else(|| PyValueError::new_err("JID part longer than 4 GiB"))
 }
 
-impl JidKey {
-    /// Read the key of an aioxmpp `JID` (any other hashable object is keyed
-    /// by its own hash, apart from every JID).
-    pub fn of(jid: &Bound<'_, PyAny>) -> PyResult<Self> {
-        if let Ok(tuple) = jid.cast::<PyTuple>() {
-            if tuple.len() == 3 {
-                let part = |i: usize| -> PyResult<Option<u64>> {
-                    let item = tuple.get_borrowed_item(i)?;
-                    if item.is_none() {
-                        Ok(None)
-                    } else {
-                        Ok(Some(item.hash()? as u64))
-                    }
-                };
-                if let Some(domain) = part(1)? {
-                    let local = part(0)?.unwrap_or(ABSENT);
-                    return Ok(Self([local, domain, part(2)?.unwrap_or(ABSENT)]));
-                }
-            }
-        }
-        Ok(Self([OPAQUE, jid.hash()? as u64, OPAQUE]))
-    }
-
-    /// The key of this JID without its resource.
-    pub fn bare(&self) -> Self {
-        match self.0 {
-            [OPAQUE, _, OPAQUE] => *self,
-            [local, domain, _] => Self([local, domain, ABSENT]),
-        }
-    }
-
-    /// Whether both name the same account.
-    pub fn same_bare(&self, other: &JidKey) -> bool {
-        self.0[0] != OPAQUE && self.0[..2] == other.0[..2]
-    }
+/// The key of an aioxmpp `JID`, resource included.
+pub fn jid_key(jid: &Bound<'_, PyAny>) -> PyResult<JidKey> {
+    jid_key_of(jid, true)
 }

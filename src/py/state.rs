@@ -9,18 +9,18 @@ use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList};
 use pyo3::{intern, PyTraverseError, PyVisit};
 
 use super::descriptors::AbstractAvatarDescriptor;
 use super::errors::{integrity_error, ImageTooLargeError, ImageUnavailableError};
-use super::jid::JidKey;
+use super::jid::{jid_key, jid_key_of, JidKey};
 use super::xso::{raws, Infos};
 use crate::cache::{Record, RequestToken, Stored};
 use crate::ids::sha1_hex;
 use crate::images::ImageStore;
 use crate::info::SourceKind;
-use crate::session::{AvatarSession, IqKind, Presence};
+use crate::session::{AvatarSession, IqKind, Presence, VCardAnswer};
 use crate::vcard_state::{Advertisement, RehashToken};
 
 /// Per-connection avatar state of one `AvatarService`.
@@ -28,6 +28,7 @@ use crate::vcard_state::{Advertisement, RehashToken};
 pub struct AvatarState {
     session: AvatarSession<JidKey, Py<PyList>>,
     images: ImageStore,
+    request_timeout: Duration,
     service: Option<Py<PyAny>>,
     pubsub: Option<Py<PyAny>>,
     vcard: Option<Py<PyAny>>,
@@ -93,7 +94,7 @@ impl AvatarState {
         token: u64,
         records: Vec<Record>,
     ) -> PyResult<(bool, Bound<'py, PyList>)> {
-        let key = JidKey::of(jid)?;
+        let key = jid_key(jid)?;
         let outcome = self
             .session
             .cache
@@ -104,6 +105,37 @@ impl AvatarState {
             None => Ok((false, self.descriptors(jid, records)?)),
         }
     }
+}
+
+/// Largest entry count a setting accepts (the LRU's slot index limit).
+const MAX_ENTRIES: u64 = u32::MAX as u64 - 1;
+
+/// An integer setting from `min` to `max`; anything else is a `ValueError`.
+fn count_setting(name: &str, value: &Bound<'_, PyAny>, min: u64, max: u64) -> PyResult<u64> {
+    let as_int = (!value.is_instance_of::<PyBool>())
+        .then(|| value.extract::<i128>().ok())
+        .flatten();
+    let Some(n) = as_int.filter(|_| value.is_instance_of::<PyInt>()) else {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be an integer from {min} to {max}, got {}",
+            value.repr()?
+        )));
+    };
+    crate::limits::count(name, n, min, max).map_err(PyValueError::new_err)
+}
+
+/// A setting in seconds (int or float); anything else is a `ValueError`.
+fn seconds_setting(name: &str, value: &Bound<'_, PyAny>, zero_ok: bool) -> PyResult<Duration> {
+    let number = (!value.is_instance_of::<PyBool>())
+        .then(|| value.extract::<f64>().ok())
+        .flatten();
+    let Some(seconds) = number else {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a number of seconds, got {}",
+            value.repr()?
+        )));
+    };
+    crate::limits::seconds(name, seconds, zero_ok).map_err(PyValueError::new_err)
 }
 
 /// Why a descriptor list is wanted, see [`AvatarState::cached_view`].
@@ -128,6 +160,7 @@ impl AvatarState {
     ) -> Self {
         Self {
             session: AvatarSession::new(),
+            request_timeout: crate::limits::DEFAULT_REQUEST_TIMEOUT,
             images: ImageStore::default(),
             service,
             pubsub,
@@ -142,8 +175,10 @@ impl AvatarState {
     }
 
     #[setter]
-    fn set_metadata_cache_size(&mut self, size: usize) {
-        self.session.cache.set_capacity(size);
+    fn set_metadata_cache_size(&mut self, size: &Bound<'_, PyAny>) -> PyResult<()> {
+        let size = count_setting("metadata_cache_size", size, 0, MAX_ENTRIES)?;
+        self.session.cache.set_capacity(size as usize);
+        Ok(())
     }
 
     /// Most `<info/>` entries taken from one metadata item.
@@ -153,8 +188,10 @@ impl AvatarState {
     }
 
     #[setter]
-    fn set_max_infos(&mut self, max: usize) {
-        self.session.set_max_infos(max);
+    fn set_max_infos(&mut self, max: &Bound<'_, PyAny>) -> PyResult<()> {
+        let max = count_setting("max_infos", max, 1, MAX_ENTRIES)?;
+        self.session.set_max_infos(max as usize);
+        Ok(())
     }
 
     /// Seconds a failed image fetch for one (JID, id) is not retried.
@@ -164,14 +201,28 @@ impl AvatarState {
     }
 
     #[setter]
-    fn set_negative_ttl(&mut self, seconds: f64) -> PyResult<()> {
-        let ttl = Duration::try_from_secs_f64(seconds).map_err(|_| {
-            PyValueError::new_err(format!(
-                "negative_ttl must be a non-negative number of seconds, got {seconds}"
-            ))
-        })?;
+    fn set_negative_ttl(&mut self, seconds: &Bound<'_, PyAny>) -> PyResult<()> {
+        let ttl = seconds_setting("negative_ttl", seconds, true)?;
         self.session.set_negative_ttl(ttl);
         Ok(())
+    }
+
+    /// Seconds one avatar IQ may take before its waiters get a time-out.
+    #[getter]
+    fn get_request_timeout(&self) -> f64 {
+        self.request_timeout.as_secs_f64()
+    }
+
+    #[setter]
+    fn set_request_timeout(&mut self, seconds: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.request_timeout = seconds_setting("request_timeout", seconds, false)?;
+        Ok(())
+    }
+
+    /// Avatar IQ slots one domain may hold out of `total_slots`.
+    #[staticmethod]
+    fn domain_share(total_slots: usize) -> usize {
+        crate::limits::domain_share(total_slots)
     }
 
     /// Bytes of verified image data kept in memory.
@@ -181,8 +232,10 @@ impl AvatarState {
     }
 
     #[setter]
-    fn set_image_memory_budget(&mut self, budget: usize) {
-        self.images.set_budget(budget);
+    fn set_image_memory_budget(&mut self, budget: &Bound<'_, PyAny>) -> PyResult<()> {
+        let budget = count_setting("image_memory_budget", budget, 0, usize::MAX as u64)?;
+        self.images.set_budget(budget as usize);
+        Ok(())
     }
 
     /// Largest image accepted, in bytes.
@@ -192,8 +245,10 @@ impl AvatarState {
     }
 
     #[setter]
-    fn set_max_image_bytes(&mut self, limit: u64) {
+    fn set_max_image_bytes(&mut self, limit: &Bound<'_, PyAny>) -> PyResult<()> {
+        let limit = count_setting("max_image_bytes", limit, 1, u64::from(u32::MAX))?;
         self.images.set_max_image_bytes(limit);
+        Ok(())
     }
 
     /// Directory where verified images are kept across restarts, or None.
@@ -217,15 +272,21 @@ impl AvatarState {
         &mut self,
         jid: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
-        let key = JidKey::of(jid)?;
+        let key = jid_key(jid)?;
         self.cached_view(jid, &key, ViewFor::Lookup)
     }
 
     /// Start a metadata request; returns its token.
-    fn begin_request(&mut self, jid: &Bound<'_, PyAny>, require_fresh: bool) -> PyResult<u64> {
+    #[pyo3(signature = (jid, require_fresh, disable_pep=false))]
+    fn begin_request(
+        &mut self,
+        jid: &Bound<'_, PyAny>,
+        require_fresh: bool,
+        disable_pep: bool,
+    ) -> PyResult<u64> {
         Ok(self
             .session
-            .begin_request(&JidKey::of(jid)?, require_fresh)
+            .begin_request(&jid_key(jid)?, require_fresh, disable_pep)
             .0)
     }
 
@@ -233,7 +294,7 @@ impl AvatarState {
     fn abort_request(&mut self, jid: &Bound<'_, PyAny>, token: u64) -> PyResult<()> {
         self.session
             .cache
-            .finish_request(&JidKey::of(jid)?, RequestToken(token), None);
+            .finish_request(&jid_key(jid)?, RequestToken(token), None);
         Ok(())
     }
 
@@ -246,14 +307,13 @@ impl AvatarState {
         token: u64,
         items: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Option<(bool, Bound<'py, PyList>)>> {
-        let key = JidKey::of(jid)?;
+        let key = jid_key(jid)?;
         let records = match items {
             Some(items) => {
-                self.session.cache.mark_has_pep(&key);
                 let infos = Infos::read_all(items)?
                     .map(|i| i.extract())
                     .unwrap_or_default();
-                self.session.records_from_infos(&raws(&infos))
+                self.session.pep_answer(&key, &raws(&infos))
             }
             // XEP-0084 §4.3 over XEP-0153: no vCard fallback for a JID that
             // is known to use PEP avatars.
@@ -264,8 +324,12 @@ impl AvatarState {
     }
 
     /// The vCard answer to a request (XEP-0153 §3.2): the photo (or None)
-    /// and its MIME type. The photo goes into the image store and, as in
-    /// aioxmpp, into the descriptor itself, which then never fetches again.
+    /// and its MIME type. A photo within `max_image_bytes` goes into the
+    /// image store and, as in aioxmpp, into the descriptor itself, which
+    /// then never fetches again; a larger one is kept nowhere, and the
+    /// descriptor's fetch is refused as for a PEP image. For a JID known to
+    /// use PEP avatars (`disable_pep`) the answer is returned but neither
+    /// cached nor announced.
     fn finish_vcard<'py>(
         &mut self,
         jid: &Bound<'py, PyAny>,
@@ -273,15 +337,33 @@ impl AvatarState {
         photo: Option<Bound<'py, PyBytes>>,
         mime_type: Option<&str>,
     ) -> PyResult<(bool, Bound<'py, PyList>)> {
+        let py = jid.py();
         let data = photo.as_ref().map(|p| p.as_bytes());
-        let records = AvatarSession::<JidKey, Py<PyList>>::vcard_fallback_records(data, mime_type);
+        let records = py.detach(|| {
+            AvatarSession::<JidKey, Py<PyList>>::vcard_fallback_records(data, mime_type)
+        });
         let id = records.first().map(|r| r.info.id.clone());
+        let mut accepted = false;
         if let (Some(data), Some(id)) = (data, &id) {
             // Verified by construction; only the size limit can refuse it.
-            let _ = self.images.put_verified(id, None, data);
+            let images = &mut self.images;
+            accepted = py.detach(|| images.put_verified(id, None, data)).is_ok();
         }
-        let (changed, list) = self.finish(jid, token, records)?;
-        if let (Some(photo), Some(id)) = (photo, id) {
+        let key = jid_key(jid)?;
+        let stored = self
+            .session
+            .finish_vcard(&key, RequestToken(token), &records);
+        let cached = match stored {
+            VCardAnswer::Cached(outcome) => self
+                .cached_view(jid, &key, ViewFor::Event)?
+                .map(|list| (outcome == Some(Stored::Changed), list)),
+            VCardAnswer::CallerOnly => None,
+        };
+        let (changed, list) = match cached {
+            Some(answer) => answer,
+            None => (false, self.descriptors(jid, records)?),
+        };
+        if let (Some(photo), Some(id), true) = (photo, id, accepted) {
             for item in list.iter() {
                 let descriptor = item.cast::<AbstractAvatarDescriptor>()?;
                 let mut d = descriptor.borrow_mut();
@@ -304,16 +386,9 @@ impl AvatarState {
         let Some(infos) = Infos::read(item)? else {
             return Ok(None);
         };
-        let key = JidKey::of(jid)?;
-        let digest = infos.digest(self.session.max_infos() as u64)?.unwrap_or(0);
-        if self.session.pep_repeat(&key, digest) {
-            return Ok(None);
-        }
+        let key = jid_key(jid)?;
         let received = infos.extract();
-        match self
-            .session
-            .pep_notification(&key, &raws(&received), digest)
-        {
+        match self.session.pep_notification(&key, &raws(&received)) {
             (Stored::Unchanged, _) => Ok(None),
             // Not kept as the entry's view: a JID nobody looks up costs no
             // Python objects (the next lookup builds its list once).
@@ -335,9 +410,9 @@ impl AvatarState {
         photo: Option<&str>,
         muc: bool,
     ) -> PyResult<(Option<(Bound<'py, PyAny>, Bound<'py, PyList>)>, Option<u64>)> {
-        let full = JidKey::of(full_jid)?;
-        let local = JidKey::of(local_jid)?;
-        let bare = full.bare();
+        let full = jid_key(full_jid)?;
+        let local = jid_key(local_jid)?;
+        let bare = jid_key_of(full_jid, false)?;
         let outcome = self.session.presence(&Presence {
             from_full: &full,
             from_bare: &bare,
@@ -368,7 +443,7 @@ impl AvatarState {
         local_jid: &Bound<'_, PyAny>,
         muc: bool,
     ) -> PyResult<Option<u64>> {
-        let (from, local) = (JidKey::of(full_jid)?, JidKey::of(local_jid)?);
+        let (from, local) = (jid_key(full_jid)?, jid_key(local_jid)?);
         let own = from.same_bare(&local) && from != local;
         Ok(self.session.unavailable(&from, own, muc).map(|t| t.0))
     }
@@ -453,7 +528,7 @@ impl AvatarState {
         }
         if self
             .session
-            .recently_failed(&JidKey::of(jid)?, id_, Instant::now())
+            .recently_failed(&jid_key(jid)?, id_, Instant::now())
         {
             let ttl = self.session.negative_ttl().as_secs();
             return Err(ImageUnavailableError::new_err(format!(
@@ -464,10 +539,22 @@ impl AvatarState {
         Ok(())
     }
 
-    /// Remember that fetching `id_` for `jid` failed.
-    fn record_fetch_failure(&mut self, jid: &Bound<'_, PyAny>, id_: &str) -> PyResult<()> {
+    /// The current stream's number: pass it to `record_fetch_failure`.
+    #[getter]
+    fn get_epoch(&self) -> u64 {
+        self.session.epoch()
+    }
+
+    /// Remember that fetching `id_` for `jid`, started during stream
+    /// `epoch`, failed (a failure from an older stream is not kept).
+    fn record_fetch_failure(
+        &mut self,
+        jid: &Bound<'_, PyAny>,
+        id_: &str,
+        epoch: u64,
+    ) -> PyResult<()> {
         self.session
-            .record_failure(&JidKey::of(jid)?, id_, Instant::now());
+            .record_failure(&jid_key(jid)?, id_, Instant::now(), epoch);
         Ok(())
     }
 

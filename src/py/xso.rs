@@ -3,18 +3,15 @@
 //!
 //! aioxmpp has already parsed the stanza; these functions only read what it
 //! parsed, as cheaply as possible, and never decide what is valid. Reading
-//! happens in two steps: [`Infos::read`] collects the Python values, whose
-//! [`Infos::digest`] lets the core recognise a repeated notification before
-//! anything is converted; [`Infos::extract`] converts them for validation.
-
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::OnceLock;
+//! happens in two steps: [`Infos::read`] collects the Python values and
+//! [`Infos::extract`] converts them for validation. A repeated notification
+//! is recognised by comparing the validated records exactly, never by a
+//! hash of peer-chosen strings.
 
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyInt, PyString};
+use pyo3::types::{PyDict, PyString};
 
 use crate::info::{RawInfo, RawInt};
 
@@ -134,31 +131,6 @@ impl<'py> Infos<'py> {
             }
         }
         Ok(found)
-    }
-
-    /// A fingerprint of the values, so that a notification repeating the
-    /// previous one is recognised without converting anything. Strings
-    /// contribute their (cached, keyed) Python hash, integers their value;
-    /// integers beyond 64 bits are out of every field's range, so their
-    /// exact value does not change the outcome. Never 0; `None` when a
-    /// value is of another type (then no shortcut is taken).
-    pub fn digest(&self, salt: u64) -> PyResult<Option<u64>> {
-        static KEYS: OnceLock<RandomState> = OnceLock::new();
-        let mut h = KEYS.get_or_init(RandomState::new).build_hasher();
-        (salt, self.0.len()).hash(&mut h);
-        for value in self.0.iter().flat_map(|info| &info.0) {
-            match value {
-                None => 0u8.hash(&mut h),
-                Some(v) if v.is_none() => 1u8.hash(&mut h),
-                Some(v) if v.is_exact_instance_of::<PyString>() => (2u8, v.hash()?).hash(&mut h),
-                Some(v) if v.is_instance_of::<PyInt>() => match v.extract::<i64>() {
-                    Ok(n) => (3u8, n).hash(&mut h),
-                    Err(_) => 4u8.hash(&mut h),
-                },
-                Some(_) => return Ok(None),
-            }
-        }
-        Ok(Some(h.finish() | 1))
     }
 
     /// Convert the values for validation.
