@@ -180,18 +180,6 @@ async def test_refuses_a_set_without_png_before_sending(make_account, connect):
     assert await svc.get_avatar_metadata(bare(client)) == []
 
 
-async def test_no_vcard_fallback_for_a_pep_user(mutual_pair):
-    """A JID known to publish a PEP avatar gets no vCard fallback, even with
-    disable_pep=True (as aioxmpp)."""
-    a, b = await mutual_pair(services=[AvatarService])
-    await publish_and_wait(a, [b], png_set(make_png()))
-    svc_b = b.summon(AvatarService)
-    iqs = svc_b.stats()["iq_vcard"]
-    assert await svc_b.get_avatar_metadata(
-        bare(a), disable_pep=True, require_fresh=True) == []
-    assert svc_b.stats()["iq_vcard"] == iqs
-
-
 @pytest.fixture(scope="module")
 def vcard_server(prosody):
     """A second server without PEP: only vCards (XEP-0054) and presence."""
