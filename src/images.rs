@@ -3,16 +3,10 @@
 //! Images are keyed by the normalised SHA-1 of their bytes, and only bytes
 //! that hash to their key get in, so the store can be shared by every
 //! descriptor and every JID: an avatar used by many contacts is fetched
-//! once. Memory is bounded by a byte budget with LRU eviction; an optional
-//! directory keeps images across restarts. File names are derived from the
-//! verified hex id only, never from anything else a peer sends, writes are
-//! atomic (temporary file, then rename), and files are verified again when
-//! read, so a corrupt file is removed instead of returned.
+//! once. Memory is bounded by a byte budget with LRU eviction. Keeping
+//! images across restarts is `image_directory`'s job.
 
 use std::fmt;
-use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::ids::{is_sha1_hex, normalize_id, sha1_hex};
@@ -103,8 +97,6 @@ pub struct StoreStats {
     pub bytes_verified: u64,
     pub integrity_failures: u64,
     pub evictions: u64,
-    pub corrupt_files_removed: u64,
-    pub disk_errors: u64,
 }
 
 /// The image store.
@@ -113,7 +105,6 @@ pub struct ImageStore {
     used: usize,
     budget: usize,
     max_image_bytes: u64,
-    dir: Option<PathBuf>,
     stats: StoreStats,
 }
 
@@ -131,23 +122,8 @@ impl ImageStore {
             used: 0,
             budget,
             max_image_bytes,
-            dir: None,
             stats: StoreStats::default(),
         }
-    }
-
-    /// Keep images in `dir` as well (created if missing).
-    pub fn set_directory(&mut self, dir: Option<PathBuf>) -> io::Result<()> {
-        if let Some(dir) = &dir {
-            fs::create_dir_all(dir)?;
-        }
-        self.dir = dir;
-        Ok(())
-    }
-
-    /// The directory images are kept in, if any.
-    pub fn directory(&self) -> Option<&Path> {
-        self.dir.as_deref()
     }
 
     /// The largest image accepted, in bytes.
@@ -181,28 +157,26 @@ impl ImageStore {
         self.stats
     }
 
-    /// The image with this id, from memory or (verified again) from disk.
+    /// The image with this id from memory, or None (counted as a miss).
     pub fn get(&mut self, id: &str) -> Option<Arc<[u8]>> {
-        if !is_sha1_hex(id) {
-            self.stats.misses += 1;
-            return None;
+        let found = if is_sha1_hex(id) {
+            self.memory.get(&normalize_id(id)).cloned()
+        } else {
+            None
+        };
+        match &found {
+            Some(_) => self.stats.memory_hits += 1,
+            None => self.stats.misses += 1,
         }
-        let key = normalize_id(id);
-        if let Some(data) = self.memory.get(&key) {
-            self.stats.memory_hits += 1;
-            return Some(data.clone());
-        }
-        match self.read_file(&key) {
-            Some(data) => {
-                self.stats.disk_hits += 1;
-                let data: Arc<[u8]> = data.into();
-                self.remember(key, data.clone());
-                Some(data)
-            }
-            None => {
-                self.stats.misses += 1;
-                None
-            }
+        found
+    }
+
+    /// Keep bytes already verified against `id` (read back from the image
+    /// directory, which verifies every file it serves).
+    pub fn remember_verified(&mut self, id: &str, data: Arc<[u8]>) {
+        debug_assert!(verify(id, None, &data, u64::MAX).is_ok());
+        if is_sha1_hex(id) {
+            self.remember(normalize_id(id), data);
         }
     }
 
@@ -223,9 +197,6 @@ impl ImageStore {
         };
         self.stats.bytes_verified += data.len() as u64;
         let data: Arc<[u8]> = data.into();
-        if let Err(_e) = self.write_file(&key, &data) {
-            self.stats.disk_errors += 1;
-        }
         self.remember(key, data.clone());
         Ok(data)
     }
@@ -253,59 +224,11 @@ impl ImageStore {
             }
         }
     }
-
-    fn path_for(&self, key: &str) -> Option<PathBuf> {
-        // `key` is a verified, normalised hex id: safe as a file name.
-        debug_assert!(is_sha1_hex(key));
-        self.dir.as_ref().map(|d| d.join(format!("{key}.img")))
-    }
-
-    fn read_file(&mut self, key: &str) -> Option<Vec<u8>> {
-        let path = self.path_for(key)?;
-        let data = match fs::read(&path) {
-            Ok(data) => data,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
-            Err(_) => {
-                self.stats.disk_errors += 1;
-                return None;
-            }
-        };
-        if verify(key, None, &data, self.max_image_bytes).is_err() {
-            self.stats.corrupt_files_removed += 1;
-            let _ = fs::remove_file(&path);
-            return None;
-        }
-        self.stats.bytes_verified += data.len() as u64;
-        Some(data)
-    }
-
-    fn write_file(&self, key: &str, data: &[u8]) -> io::Result<()> {
-        let Some(path) = self.path_for(key) else {
-            return Ok(());
-        };
-        if path.exists() {
-            return Ok(());
-        }
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let result = fs::File::create(&tmp)
-            .and_then(|mut f| f.write_all(data).and_then(|_| f.sync_all()))
-            .and_then(|_| fs::rename(&tmp, &path));
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tempdir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("avatar-store-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        dir
-    }
 
     #[test]
     fn verification_rules() {
@@ -373,45 +296,5 @@ mod tests {
         let big = vec![7u8; 20];
         assert!(store.put_verified(&sha1_hex(&big), None, &big).is_ok());
         assert_eq!(store.memory_used(), 8);
-    }
-
-    #[test]
-    fn directory_survives_restart_and_corrupt_files_are_removed() {
-        let dir = tempdir("restart");
-        let id = sha1_hex(b"persisted");
-        {
-            let mut store = ImageStore::default();
-            store.set_directory(Some(dir.clone())).unwrap();
-            store.put_verified(&id, None, b"persisted").unwrap();
-        }
-        let names: Vec<_> = fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, [std::ffi::OsString::from(format!("{id}.img"))]);
-
-        let mut store = ImageStore::default();
-        store.set_directory(Some(dir.clone())).unwrap();
-        assert_eq!(&*store.get(&id).unwrap(), b"persisted");
-        assert_eq!(store.stats().disk_hits, 1);
-
-        fs::write(dir.join(format!("{id}.img")), b"tampered").unwrap();
-        let mut store = ImageStore::default();
-        store.set_directory(Some(dir.clone())).unwrap();
-        assert!(store.get(&id).is_none());
-        assert_eq!(store.stats().corrupt_files_removed, 1);
-        assert!(!dir.join(format!("{id}.img")).exists());
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn ids_that_are_not_hashes_never_touch_the_disk() {
-        let dir = tempdir("hostile");
-        let mut store = ImageStore::default();
-        store.set_directory(Some(dir.clone())).unwrap();
-        assert!(store.get("../../etc/passwd").is_none());
-        assert!(store.put_verified("../../etc/passwd", None, b"x").is_err());
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -7,6 +7,7 @@
 pub mod avatar_set;
 pub mod cache;
 pub mod ids;
+pub mod image_directory;
 pub mod images;
 pub mod info;
 pub mod jid;

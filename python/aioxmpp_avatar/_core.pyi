@@ -21,6 +21,7 @@ __all__ = [
     "HttpAvatarDescriptor",
     "VCardAvatarDescriptor",
     "AvatarState",
+    "ImageDirectory",
     "AvatarError",
     "AvatarSetError",
     "IntegrityError",
@@ -28,12 +29,15 @@ __all__ = [
     "ImageUnavailableError",
     "DEFAULT_MAX_IMAGE_BYTES",
     "DEFAULT_IMAGE_MEMORY_BUDGET",
+    "DEFAULT_IMAGE_DIRECTORY_BUDGET",
 ]
 
 #: Largest image (in bytes) accepted by default when fetching and verifying.
 DEFAULT_MAX_IMAGE_BYTES: int
 #: Default memory budget (in bytes) of the verified image store.
 DEFAULT_IMAGE_MEMORY_BUDGET: int
+#: Default disk budget (in bytes) of an image directory.
+DEFAULT_IMAGE_DIRECTORY_BUDGET: int
 
 # --- functions -------------------------------------------------------------
 
@@ -268,11 +272,6 @@ class AvatarState:
     @max_image_bytes.setter
     def max_image_bytes(self, limit: int) -> None: ...
     @property
-    def image_directory(self) -> Optional[Path]:
-        """Directory where verified images are kept across restarts, or None."""
-    @image_directory.setter
-    def image_directory(self, dir: Union[str, os.PathLike[str], None]) -> None: ...
-    @property
     def advertise(self) -> bool:
         """Whether our vCard hash is advertised in presence."""
     @property
@@ -328,7 +327,9 @@ class AvatarState:
     def set_own_hash(self, hash: str) -> None:
         """We published (or, with "", cleared) our vCard photo ourselves."""
     def cached_image(self, id_: str) -> Optional[bytes]:
-        """Verified image bytes with this id from the store, or None."""
+        """Verified image bytes with this id from memory, or None."""
+    def remember_image(self, id_: str, data: bytes) -> None:
+        """Keep in memory bytes that `ImageDirectory.read` served for `id_`."""
     def check_fetch(self, jid: Any, id_: str, nbytes: Optional[int]) -> None:
         """Refuse a fetch (too large, or failed recently) before any IQ."""
     def record_fetch_failure(self, jid: Any, id_: str, epoch: int) -> None:
@@ -344,3 +345,25 @@ class AvatarState:
         """Counters of the work done so far."""
     def clear(self) -> None:
         """Forget everything tied to the connection (stream destroyed)."""
+
+@final
+class ImageDirectory:
+    """Verified avatar images kept in a directory across restarts; every
+    method that touches the disk releases the GIL (call it off the loop)."""
+    def __new__(cls) -> Self: ...
+    @property
+    def path(self) -> Optional[Path]:
+        """The directory in use, or None."""
+    @path.setter
+    def path(self, path: Union[str, os.PathLike[str], None]) -> None: ...
+    @property
+    def budget(self) -> Optional[int]:
+        """Bytes of image files kept at most, or None for unbounded."""
+    @budget.setter
+    def budget(self, budget: Optional[int]) -> None: ...
+    def read(self, id_: str, limit: int) -> tuple[Optional[bytes], Optional[str]]:
+        """The verified image with this id and a log message if refused."""
+    def write(self, id_: str, data: bytes) -> Optional[str]:
+        """Keep verified `data`; a log message when the disk failed."""
+    def stats(self) -> dict[str, int]:
+        """Counters of the directory's work."""

@@ -101,6 +101,7 @@ class AvatarService(service.Service):
         self._disco = self.dependencies[disco.DiscoClient]
         self._vcard = self.dependencies[vcard.VCardService]
         self._state = _core.AvatarState(self, self._pubsub, self._vcard)
+        self._directory = _core.ImageDirectory()
         self._publish_lock = asyncio.Lock()
         self._synchronize_vcard = False
         self._default_access_model = None
@@ -150,12 +151,27 @@ class AvatarService(service.Service):
     @property
     def image_directory(self):
         """Directory that keeps verified images across restarts (None:
-        memory only). File names are the images' SHA-1."""
-        return self._state.image_directory
+        memory only), created if missing. It may be shared by several
+        processes. Refused with :class:`ValueError` if it is a link, not a
+        directory, or writable or owned by other users. Files are read
+        without following links, verified against their SHA-1 name, and
+        all disk work runs off the event loop."""
+        return self._directory.path
 
     @image_directory.setter
     def image_directory(self, path):
-        self._state.image_directory = None if path is None else str(path)
+        self._directory.path = None if path is None else str(path)
+
+    @property
+    def image_directory_budget(self):
+        """Bytes of image files kept in :attr:`image_directory` at most
+        (None: unbounded); the least recently used files of every process
+        sharing the directory are removed first, at the next write."""
+        return self._directory.budget
+
+    @image_directory_budget.setter
+    def image_directory_budget(self, value):
+        self._directory.budget = value
 
     @property
     def image_memory_budget(self):
@@ -237,7 +253,7 @@ class AvatarService(service.Service):
         """Counters of the work done: cache hits and misses, IQs sent per
         kind, requests coalesced, bytes verified, integrity failures,
         evictions, negative-cache hits and more, as a dict."""
-        return self._state.stats()
+        return {**self._state.stats(), **self._directory.stats()}
 
     # -- reading avatars ---------------------------------------------------
 
@@ -307,6 +323,8 @@ class AvatarService(service.Service):
         state = self._state
         jid, id_ = descriptor.remote_jid, descriptor.id_
         data = state.cached_image(id_)
+        if data is None and self._directory.path is not None:
+            data = await self._read_directory(id_)
         if data is not None:
             return data
         state.check_fetch(jid, id_, descriptor.nbytes)
@@ -345,7 +363,7 @@ class AvatarService(service.Service):
                 _fetch.request_image_data, kind, jid, id_,
                 pubsub=self._pubsub, vcard=self._vcard,
             )
-            return self._state.store_image(id_, descriptor.nbytes, data)
+            data = self._state.store_image(id_, descriptor.nbytes, data)
         except asyncio.CancelledError:
             raise
         except IntegrityError as exc:
@@ -355,6 +373,22 @@ class AvatarService(service.Service):
         except Exception:
             self._state.record_fetch_failure(jid, id_, epoch)
             raise
+        if self._directory.path is not None:
+            problem = await asyncio.to_thread(self._directory.write, id_, data)
+            if problem is not None:
+                logger.warning("%s", problem)
+        return data
+
+    async def _read_directory(self, id_):
+        """Verified bytes of `id_` from :attr:`image_directory` (read in a
+        worker thread), kept in memory too; None when not there."""
+        data, problem = await asyncio.to_thread(
+            self._directory.read, id_, self._state.max_image_bytes)
+        if problem is not None:
+            logger.warning("%s", problem)
+        if data is not None:
+            self._state.remember_image(id_, data)
+        return data
 
     async def _request(self, kind, jid, send, *args, **kwargs):
         """``await send(*args, **kwargs)``: one avatar IQ to `jid`, counted

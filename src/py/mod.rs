@@ -8,7 +8,9 @@ use pyo3::prelude::*;
 mod avatar_set;
 mod descriptors;
 mod errors;
+mod image_directory;
 mod jid;
+mod settings;
 mod state;
 mod xso;
 
@@ -60,6 +62,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<descriptors::HttpAvatarDescriptor>()?;
     m.add_class::<descriptors::VCardAvatarDescriptor>()?;
     m.add_class::<state::AvatarState>()?;
+    m.add_class::<image_directory::ImageDirectory>()?;
     m.add("AvatarError", py.get_type::<errors::AvatarError>())?;
     m.add("AvatarSetError", py.get_type::<errors::AvatarSetError>())?;
     m.add("IntegrityError", py.get_type::<errors::IntegrityError>())?;
@@ -74,6 +77,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add(
         "DEFAULT_MAX_IMAGE_BYTES",
         crate::images::DEFAULT_MAX_IMAGE_BYTES,
+    )?;
+    m.add(
+        "DEFAULT_IMAGE_DIRECTORY_BUDGET",
+        crate::image_directory::DEFAULT_DISK_BUDGET,
     )?;
     m.add(
         "DEFAULT_IMAGE_MEMORY_BUDGET",

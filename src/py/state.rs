@@ -4,17 +4,17 @@
 //! (JIDs, pubsub items, presence fields), the state reads their fields,
 //! decides in the pure core, and answers with ready descriptor lists.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 use pyo3::{intern, PyTraverseError, PyVisit};
 
 use super::descriptors::AbstractAvatarDescriptor;
 use super::errors::{integrity_error, ImageTooLargeError, ImageUnavailableError};
 use super::jid::{jid_key, jid_key_of, JidKey};
+use super::settings::{count_setting, seconds_setting, MAX_ENTRIES};
 use super::xso::{raws, Infos};
 use crate::cache::{Record, RequestToken, Stored};
 use crate::ids::sha1_hex;
@@ -105,37 +105,6 @@ impl AvatarState {
             None => Ok((false, self.descriptors(jid, records)?)),
         }
     }
-}
-
-/// Largest entry count a setting accepts (the LRU's slot index limit).
-const MAX_ENTRIES: u64 = u32::MAX as u64 - 1;
-
-/// An integer setting from `min` to `max`; anything else is a `ValueError`.
-fn count_setting(name: &str, value: &Bound<'_, PyAny>, min: u64, max: u64) -> PyResult<u64> {
-    let as_int = (!value.is_instance_of::<PyBool>())
-        .then(|| value.extract::<i128>().ok())
-        .flatten();
-    let Some(n) = as_int.filter(|_| value.is_instance_of::<PyInt>()) else {
-        return Err(PyValueError::new_err(format!(
-            "{name} must be an integer from {min} to {max}, got {}",
-            value.repr()?
-        )));
-    };
-    crate::limits::count(name, n, min, max).map_err(PyValueError::new_err)
-}
-
-/// A setting in seconds (int or float); anything else is a `ValueError`.
-fn seconds_setting(name: &str, value: &Bound<'_, PyAny>, zero_ok: bool) -> PyResult<Duration> {
-    let number = (!value.is_instance_of::<PyBool>())
-        .then(|| value.extract::<f64>().ok())
-        .flatten();
-    let Some(seconds) = number else {
-        return Err(PyValueError::new_err(format!(
-            "{name} must be a number of seconds, got {}",
-            value.repr()?
-        )));
-    };
-    crate::limits::seconds(name, seconds, zero_ok).map_err(PyValueError::new_err)
 }
 
 /// Why a descriptor list is wanted, see [`AvatarState::cached_view`].
@@ -249,22 +218,6 @@ impl AvatarState {
         let limit = count_setting("max_image_bytes", limit, 1, u64::from(u32::MAX))?;
         self.images.set_max_image_bytes(limit);
         Ok(())
-    }
-
-    /// Directory where verified images are kept across restarts, or None.
-    #[getter]
-    fn get_image_directory(&self) -> Option<PathBuf> {
-        self.images.directory().map(PathBuf::from)
-    }
-
-    #[setter]
-    fn set_image_directory(&mut self, dir: Option<PathBuf>) -> PyResult<()> {
-        self.images.set_directory(dir.clone()).map_err(|e| {
-            PyValueError::new_err(format!(
-                "cannot use {:?} as image directory: {e}",
-                dir.unwrap_or_default()
-            ))
-        })
     }
 
     /// The cached descriptor list for `jid`, or None (counted as hit/miss).
@@ -504,9 +457,15 @@ impl AvatarState {
         self.session.vcard.own_hash()
     }
 
-    /// Verified image bytes with this id from the store, or None.
+    /// Verified image bytes with this id from memory, or None.
     fn cached_image<'py>(&mut self, py: Python<'py>, id_: &str) -> Option<Bound<'py, PyBytes>> {
         self.images.get(id_).map(|data| PyBytes::new(py, &data))
+    }
+
+    /// Keep in memory bytes that `ImageDirectory.read` served for `id_`
+    /// (it verifies every file it reads).
+    fn remember_image(&mut self, id_: &str, data: &[u8]) {
+        self.images.remember_verified(id_, data.into());
     }
 
     /// Refuse a fetch before any IQ: the advertised size is over the limit
@@ -614,13 +573,10 @@ impl AvatarState {
             ("presence_hashes_ignored", s.presence_hashes_ignored),
             ("metadata_evictions", self.session.cache.evictions),
             ("image_memory_hits", i.memory_hits),
-            ("image_disk_hits", i.disk_hits),
             ("image_misses", i.misses),
             ("bytes_verified", i.bytes_verified),
             ("integrity_failures", i.integrity_failures),
             ("image_evictions", i.evictions),
-            ("corrupt_files_removed", i.corrupt_files_removed),
-            ("disk_errors", i.disk_errors),
         ] {
             d.set_item(name, value)?;
         }
