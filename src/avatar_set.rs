@@ -234,16 +234,57 @@ pub fn check_access_model(model: &str) -> Result<(), String> {
     }
 }
 
-/// Width and height from a PNG's IHDR chunk (PNG spec §11.2.2), when `data`
-/// starts like a PNG and both values fit XEP-0084's `xs:unsignedShort`.
-pub fn png_dimensions(data: &[u8]) -> Option<(i64, i64)> {
+/// Why bytes are not a PNG whose size can be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PngHeaderError {
+    /// The PNG signature is missing.
+    NotPng,
+    /// The data ends before the IHDR chunk does.
+    Truncated,
+    /// The first chunk is not a 13-byte IHDR.
+    NoIhdr,
+    /// Width or height is zero.
+    ZeroSize,
+}
+
+impl fmt::Display for PngHeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotPng => "not a PNG image (it does not start with the PNG signature)",
+            Self::Truncated => "truncated PNG: no complete IHDR chunk",
+            Self::NoIhdr => "malformed PNG: the first chunk is not a 13-byte IHDR",
+            Self::ZeroSize => "malformed PNG: zero width or height in IHDR",
+        })
+    }
+}
+
+impl std::error::Error for PngHeaderError {}
+
+/// Width and height from a PNG's IHDR chunk, which must come first (PNG
+/// spec §5.2, §11.2.2).
+pub fn png_header(data: &[u8]) -> Result<(u32, u32), PngHeaderError> {
     const SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
-    if data.len() < 24 || &data[..8] != SIGNATURE || &data[12..16] != b"IHDR" {
-        return None;
+    if !data.starts_with(SIGNATURE) {
+        return Err(PngHeaderError::NotPng);
+    }
+    if data.len() < 24 {
+        return Err(PngHeaderError::Truncated);
+    }
+    if data[8..16] != *b"\0\0\0\x0dIHDR" {
+        return Err(PngHeaderError::NoIhdr);
     }
     let be = |at: usize| u32::from_be_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
-    let (width, height) = (be(16), be(20));
-    let fits = |v: u32| v > 0 && v <= u32::from(u16::MAX);
+    match (be(16), be(20)) {
+        (0, _) | (_, 0) => Err(PngHeaderError::ZeroSize),
+        size => Ok(size),
+    }
+}
+
+/// Width and height from a PNG's header, when both fit XEP-0084's
+/// `xs:unsignedShort` (§4.2.1).
+pub fn png_dimensions(data: &[u8]) -> Option<(i64, i64)> {
+    let (width, height) = png_header(data).ok()?;
+    let fits = |v: u32| v <= u32::from(u16::MAX);
     (fits(width) && fits(height)).then_some((i64::from(width), i64::from(height)))
 }
 
@@ -465,5 +506,15 @@ mod tests {
             None
         );
         assert_eq!(png_dimensions(&[]), None);
+        assert_eq!(png_header(&png(70000, 1)), Ok((70000, 1)));
+        assert_eq!(png_header(b"GIF89a"), Err(PngHeaderError::NotPng));
+        assert_eq!(
+            png_header(b"\x89PNG\r\n\x1a\n\0"),
+            Err(PngHeaderError::Truncated)
+        );
+        let mut not_ihdr = png(1, 1);
+        not_ihdr[12] = b'J';
+        assert_eq!(png_header(&not_ihdr), Err(PngHeaderError::NoIhdr));
+        assert_eq!(png_header(&png(0, 5)), Err(PngHeaderError::ZeroSize));
     }
 }

@@ -14,6 +14,7 @@ __all__ = [
     "verify_image",
     "check_publishable",
     "check_access_model",
+    "png_dimensions",
     "purge_fallback",
     "AvatarSet",
     "AbstractAvatarDescriptor",
@@ -60,6 +61,9 @@ def verify_image(
 
 def check_publishable(png_id: Optional[str], image_bytes: Optional[object]) -> None:
     """Raise AvatarSetError unless a set with this PNG id and data is publishable."""
+
+def png_dimensions(data: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk; ValueError if unreadable."""
 
 def purge_fallback(condition: str) -> str:
     """After a failed purge: "done", "overwrite" or "raise"."""

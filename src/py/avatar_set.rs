@@ -220,3 +220,11 @@ pub fn check_publishable(
 pub fn check_access_model(model: &str) -> PyResult<()> {
     crate::avatar_set::check_access_model(model).map_err(pyo3::exceptions::PyValueError::new_err)
 }
+
+/// `(width, height)` from a PNG's IHDR chunk; `ValueError` saying what is
+/// wrong when `data` is not a PNG with a readable header.
+#[pyfunction]
+pub fn png_dimensions(data: &[u8]) -> PyResult<(u32, u32)> {
+    crate::avatar_set::png_header(data)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+}

@@ -56,6 +56,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(state::verify_image, m)?)?;
     m.add_function(wrap_pyfunction!(avatar_set::check_publishable, m)?)?;
     m.add_function(wrap_pyfunction!(avatar_set::check_access_model, m)?)?;
+    m.add_function(wrap_pyfunction!(avatar_set::png_dimensions, m)?)?;
     m.add_class::<avatar_set::AvatarSet>()?;
     m.add_class::<descriptors::AbstractAvatarDescriptor>()?;
     m.add_class::<descriptors::PubsubAvatarDescriptor>()?;
