@@ -10,7 +10,7 @@ Replays the same all-new notification sequence as the notify row (10k JIDs,
   ``Signal`` with a no-op callback (the floor DESIGN §4 names);
 - ``service handler``: the service's ``_handle_pubsub_publish`` called
   directly (no incoming signal hop);
-- ``core call`` (ours only): ``AvatarState.pep_notification`` alone;
+- ``core call`` (ours only): ``AvatarSession.pep_notification`` alone;
 - ``full``: ``avatar_pep.on_item_publish`` to a connected callback.
 
 Prints the median over the passes of each, in µs per notification.
@@ -74,7 +74,7 @@ async def _run(args):
         "full": svc.avatar_pep.on_item_publish,
     }
     if args.impl == "ours":
-        state = svc._state
+        state = svc._session
         cases["core call"] = lambda jid, node, item: state.pep_notification(jid, item)
     gc.collect()
     gc.freeze()

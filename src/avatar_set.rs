@@ -211,9 +211,10 @@ impl AvatarSet {
 
 /// Whether a set with this PNG id and data can be published: XEP-0084 §4.1
 /// puts the `image/png` data into the data node, so both are required.
-pub fn check_publishable(png_id: Option<&str>, has_image: bool) -> Result<(), AvatarSetError> {
+/// Returns the id the items are published under.
+pub fn check_publishable(png_id: Option<&str>, has_image: bool) -> Result<&str, AvatarSetError> {
     match png_id {
-        Some(_) if has_image => Ok(()),
+        Some(id) if has_image => Ok(id),
         _ => Err(AvatarSetError::NotPublishable),
     }
 }
@@ -484,7 +485,7 @@ mod tests {
             check_publishable(Some("id"), false),
             Err(AvatarSetError::NotPublishable)
         );
-        assert_eq!(check_publishable(Some("id"), true), Ok(()));
+        assert_eq!(check_publishable(Some("id"), true), Ok("id"));
     }
 
     #[test]

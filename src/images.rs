@@ -136,6 +136,12 @@ impl ImageStore {
         self.max_image_bytes = limit;
     }
 
+    /// Whether an image advertised with `nbytes` is over the limit, so it
+    /// is refused before any request (a negative size is not a size).
+    pub fn advertised_too_large(&self, nbytes: Option<i64>) -> bool {
+        nbytes.is_some_and(|n| u64::try_from(n).is_ok_and(|n| n > self.max_image_bytes))
+    }
+
     /// The memory budget in bytes.
     pub fn budget(&self) -> usize {
         self.budget
@@ -292,6 +298,10 @@ mod tests {
         assert!(store.get(&ids[1]).is_none());
         assert!(store.get(&ids[0]).is_some());
         assert_eq!(store.stats().evictions, 1);
+        assert!(store.advertised_too_large(Some(101)));
+        assert!(!store.advertised_too_large(Some(100)));
+        assert!(!store.advertised_too_large(Some(-1)));
+        assert!(!store.advertised_too_large(None));
         // larger than the whole budget: verified and returned, not kept
         let big = vec![7u8; 20];
         assert!(store.put_verified(&sha1_hex(&big), None, &big).is_ok());

@@ -88,6 +88,12 @@ impl JidKey {
         self.local_len != ABSENT && self.local() == other.local() && self.domain() == other.domain()
     }
 
+    /// Whether this full JID is another resource of `account` (our own
+    /// full JID): the same account, not the same resource.
+    pub fn is_other_resource_of(&self, account: &JidKey) -> bool {
+        self.same_bare(account) && self != account
+    }
+
     fn local_start_of_domain(&self) -> usize {
         if self.local_len == ABSENT {
             0
@@ -148,5 +154,20 @@ mod tests {
         assert!(me.same_bare(&key(Some("me"), "x", Some("b"), 2)));
         assert!(!me.same_bare(&key(Some("me"), "y", Some("a"), 1)));
         assert!(!key(None, "x", Some("a"), 1).same_bare(&key(None, "x", Some("b"), 1)));
+    }
+
+    #[test]
+    fn other_resources_of_our_account() {
+        let me = key(Some("me"), "x", Some("a"), 1);
+        assert!(key(Some("me"), "x", Some("b"), 2).is_other_resource_of(&me));
+        assert!(!me.clone().is_other_resource_of(&me));
+        assert!(
+            !key(Some("潲瑯"), "x", Some("b"), 1).is_other_resource_of(&key(
+                Some("root"),
+                "x",
+                Some("a"),
+                1
+            ))
+        );
     }
 }

@@ -11,6 +11,9 @@ use std::time::Duration;
 /// useful value and small enough that `Instant + d` never overflows.
 pub const MAX_SECONDS: f64 = 100.0 * 365.25 * 24.0 * 3600.0;
 
+/// Default number of avatar IQs outstanding at once.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 32;
+
 /// Default time one avatar IQ may take before its waiters get a time-out.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 

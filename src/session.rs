@@ -166,6 +166,13 @@ impl<K: Hash + Eq + Clone + Default, V> AvatarSession<K, V> {
         records
     }
 
+    /// Whether a request for `key` that found no PEP avatar node goes on to
+    /// the vCard (XEP-0153). Not for a JID known to publish PEP avatars:
+    /// XEP-0084 §4.3 puts PEP first, so its missing node means no avatar.
+    pub fn needs_vcard_fallback(&self, key: &K) -> bool {
+        !self.cache.has_pep(key)
+    }
+
     /// A vCard answer to a request for `key` (XEP-0153 §3.2). For a JID
     /// known to use PEP avatars (asked with `disable_pep`), the answer is
     /// the caller's only: it never replaces the cached PEP metadata and
@@ -502,6 +509,15 @@ mod tests {
         assert!(!s.cache.contains(&k));
         s.cache.finish_request(&k, t, None);
         assert_eq!((s.stats.cache_hits, s.stats.cache_misses), (1, 2));
+    }
+
+    #[test]
+    fn no_vcard_fallback_once_a_pep_avatar_was_seen() {
+        let mut s = Session::new();
+        let k = "a@x".to_string();
+        assert!(s.needs_vcard_fallback(&k));
+        s.pep_answer(&k, &[]);
+        assert!(!s.needs_vcard_fallback(&k));
     }
 
     #[test]

@@ -227,7 +227,7 @@ async def test_server_side_vcard_conversion_is_not_duplicated(mutual_pair):
     card = await b.summon(aioxmpp.vcard.VCardService).get_vcard(bare(a))
     assert card.get_photo_data() == png
     assert len(changes) == 1
-    assert svc_a._state.own_hash == hashlib.sha1(png).hexdigest()
+    assert svc_a._session.own_hash == hashlib.sha1(png).hexdigest()
 
 
 async def test_muc_presence_flood_stays_bounded(make_account, connect):

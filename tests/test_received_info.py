@@ -104,7 +104,7 @@ def field(info, name):
 @given(st.lists(infos, max_size=24))
 @settings(max_examples=400, deadline=None)
 def test_received_infos_follow_the_rules(entries):
-    state = _core.AvatarState()
+    state = _core.AvatarSession(_core.ImageStore())
     item = metadata_item(entries)
     descriptors = state.pep_notification(JID, item) or []
 
@@ -128,7 +128,7 @@ def test_received_infos_follow_the_rules(entries):
 @given(st.lists(infos, min_size=1, max_size=6))
 @settings(max_examples=100, deadline=None)
 def test_repeating_a_notification_changes_nothing(entries):
-    state = _core.AvatarState()
+    state = _core.AvatarSession(_core.ImageStore())
     first = state.pep_notification(JID, metadata_item(entries))
     assert first is not None, "the first notification always changes the entry"
     assert state.pep_notification(JID, metadata_item(entries)) is None

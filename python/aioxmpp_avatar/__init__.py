@@ -9,16 +9,17 @@ ours and unmodified code picks them up.
 
 from __future__ import annotations
 
+from typing import Any
+
 import aioxmpp
 import aioxmpp.avatar
 import aioxmpp.avatar.service
 
 from . import service
+from ._core import __version__
 from .service import *  # noqa: F403 - the public names, listed in service.__all__
 
 __all__ = [*service.__all__, "install", "installed", "uninstall"]
-
-__version__ = "0.1.0"
 
 #: Which names :func:`install` replaces, per aioxmpp module.
 _REPLACED = {
@@ -35,10 +36,10 @@ _REPLACED = {
     ),
 }
 
-_originals: dict = {}
+_originals: dict[tuple[Any, str], Any] = {}
 
 
-def install():
+def install() -> None:
     """Make aioxmpp's avatar names point to ours, so that code written for
     :mod:`aioxmpp.avatar` (``client.summon(aioxmpp.AvatarService)``,
     ``aioxmpp.avatar.AvatarSet()``) uses this package unchanged.
@@ -55,13 +56,13 @@ def install():
             setattr(module, name, ours[name])
 
 
-def uninstall():
+def uninstall() -> None:
     """Restore aioxmpp's own avatar names (no-op when not installed)."""
     while _originals:
         (module, name), original = _originals.popitem()
         setattr(module, name, original)
 
 
-def installed():
+def installed() -> bool:
     """Whether :func:`install` is in effect."""
     return bool(_originals)

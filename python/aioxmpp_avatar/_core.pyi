@@ -1,13 +1,14 @@
 """Type stubs for the Rust extension module ``aioxmpp_avatar._core``."""
 
 import os
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any, Optional, Union, final
 
 from typing_extensions import Self, disjoint_base
 
 __all__ = [
+    "__version__",
     "normalize_id",
     "sha1_hex",
     "means_no_avatar",
@@ -16,12 +17,15 @@ __all__ = [
     "check_access_model",
     "png_dimensions",
     "purge_fallback",
+    "PurgeFallback",
+    "IqKind",
+    "ImageStore",
+    "AvatarSession",
     "AvatarSet",
     "AbstractAvatarDescriptor",
     "PubsubAvatarDescriptor",
     "HttpAvatarDescriptor",
     "VCardAvatarDescriptor",
-    "AvatarState",
     "ImageDirectory",
     "AvatarError",
     "AvatarSetError",
@@ -33,6 +37,8 @@ __all__ = [
     "DEFAULT_IMAGE_DIRECTORY_BUDGET",
 ]
 
+#: The package version (Cargo.toml's, the one version source).
+__version__: str
 #: Largest image (in bytes) accepted by default when fetching and verifying.
 DEFAULT_MAX_IMAGE_BYTES: int
 #: Default memory budget (in bytes) of the verified image store.
@@ -59,14 +65,23 @@ def verify_image(
 ) -> bytes:
     """Return `data` if it matches the SHA-1 `id_` and size, else raise."""
 
-def check_publishable(png_id: Optional[str], image_bytes: Optional[object]) -> None:
-    """Raise AvatarSetError unless a set with this PNG id and data is publishable."""
+def check_publishable(png_id: Optional[str], image_bytes: Optional[object]) -> str:
+    """The id to publish under; AvatarSetError unless the set is publishable."""
 
 def png_dimensions(data: bytes) -> tuple[int, int]:
     """(width, height) from a PNG's IHDR chunk; ValueError if unreadable."""
 
-def purge_fallback(condition: str) -> str:
-    """After a failed purge: "done", "overwrite" or "raise"."""
+@final
+class PurgeFallback:
+    """What wipe_avatar does after a failed purge of our data node."""
+    DONE: PurgeFallback
+    OVERWRITE: PurgeFallback
+    RAISE: PurgeFallback
+    def __eq__(self, value: object, /) -> bool: ...
+    def __int__(self) -> int: ...
+
+def purge_fallback(condition: str) -> PurgeFallback:
+    """After a failed purge with this error condition, what to do."""
 
 def check_access_model(model: str) -> None:
     """Raise ValueError unless `model` is an access model of XEP-0060."""
@@ -173,12 +188,6 @@ class AbstractAvatarDescriptor:
     def get_image_bytes(self) -> Coroutine[Any, Any, bytes]:
         """Fetch the image data, verified against the SHA-1 id and size."""
     @property
-    def _kind(self) -> str:
-        """How the image is reached: "pubsub", "vcard", "http" or "abstract"."""
-    @property
-    def _service(self) -> Any:
-        """The service that built this descriptor, or None."""
-    @property
     def _pubsub(self) -> Any:
         """The PubSubClient used for fetching, or None."""
     @property
@@ -233,11 +242,49 @@ class VCardAvatarDescriptor(AbstractAvatarDescriptor):
 # --- per-connection state --------------------------------------------------
 
 @final
-class AvatarState:
+class IqKind:
+    """The kinds of avatar IQ, as counted in stats()."""
+    METADATA: IqKind
+    DATA: IqKind
+    VCARD: IqKind
+    def __eq__(self, value: object, /) -> bool: ...
+    def __int__(self) -> int: ...
+
+@final
+class ImageStore:
+    """Verified avatar images in memory, shared by every descriptor and JID."""
+    def __new__(cls) -> Self: ...
+    @property
+    def budget(self) -> int:
+        """Bytes of verified image data kept in memory."""
+    @budget.setter
+    def budget(self, budget: int) -> None: ...
+    @property
+    def max_image_bytes(self) -> int:
+        """Largest image accepted, in bytes."""
+    @max_image_bytes.setter
+    def max_image_bytes(self, limit: int) -> None: ...
+    def get(self, id_: str) -> Optional[bytes]:
+        """Verified image bytes with this id, or None (counted as a miss)."""
+    def remember(self, id_: str, data: bytes) -> None:
+        """Keep bytes that ImageDirectory.read served for `id_`."""
+    def put(self, id_: str, nbytes: Optional[int], data: bytes) -> bytes:
+        """Verify fetched data against the id and size and keep it."""
+    def stats(self) -> dict[str, int]:
+        """Counters of the store's work."""
+
+@final
+class AvatarSession:
     """Per-connection avatar state of one AvatarService."""
 
     def __new__(
-        cls, service: Any = None, pubsub: Any = None, vcard: Any = None
+        cls,
+        images: ImageStore,
+        fetcher: Optional[
+            Callable[[AbstractAvatarDescriptor], Awaitable[bytes]]
+        ] = None,
+        pubsub: Any = None,
+        vcard: Any = None,
     ) -> Self: ...
     @property
     def metadata_cache_size(self) -> int:
@@ -259,22 +306,17 @@ class AvatarState:
         """Seconds one avatar IQ may take before its waiters get a time-out."""
     @request_timeout.setter
     def request_timeout(self, seconds: float) -> None: ...
-    @staticmethod
-    def domain_share(total_slots: int) -> int:
-        """Avatar IQ slots one domain may hold out of `total_slots`."""
+    @property
+    def max_concurrent_requests(self) -> int:
+        """Most avatar IQs outstanding at once."""
+    @max_concurrent_requests.setter
+    def max_concurrent_requests(self, value: int) -> None: ...
+    @property
+    def domain_share(self) -> int:
+        """Avatar IQ slots one domain may hold out of max_concurrent_requests."""
     @property
     def epoch(self) -> int:
         """The current stream's number: pass it to `record_fetch_failure`."""
-    @property
-    def image_memory_budget(self) -> int:
-        """Bytes of verified image data kept in memory."""
-    @image_memory_budget.setter
-    def image_memory_budget(self, budget: int) -> None: ...
-    @property
-    def max_image_bytes(self) -> int:
-        """Largest image accepted, in bytes."""
-    @max_image_bytes.setter
-    def max_image_bytes(self, limit: int) -> None: ...
     @property
     def advertise(self) -> bool:
         """Whether our vCard hash is advertised in presence."""
@@ -330,19 +372,13 @@ class AvatarState:
         """A rehash failed: the hash stays unknown."""
     def set_own_hash(self, hash: str) -> None:
         """We published (or, with "", cleared) our vCard photo ourselves."""
-    def cached_image(self, id_: str) -> Optional[bytes]:
-        """Verified image bytes with this id from memory, or None."""
-    def remember_image(self, id_: str, data: bytes) -> None:
-        """Keep in memory bytes that `ImageDirectory.read` served for `id_`."""
     def check_fetch(self, jid: Any, id_: str, nbytes: Optional[int]) -> None:
         """Refuse a fetch (too large, or failed recently) before any IQ."""
     def record_fetch_failure(self, jid: Any, id_: str, epoch: int) -> None:
         """Remember that fetching `id_` for `jid`, started during stream
         `epoch`, failed (a failure from an older stream is not kept)."""
-    def store_image(self, id_: str, nbytes: Optional[int], data: bytes) -> bytes:
-        """Verify fetched data against the id and size and keep it."""
-    def count_iq(self, kind: str) -> None:
-        """Count an IQ sent: kind is "metadata", "data" or "vcard"."""
+    def count_iq(self, kind: IqKind) -> None:
+        """Count an IQ sent."""
     def count_coalesced(self) -> None:
         """Count a request that joined one already in flight."""
     def stats(self) -> dict[str, int]:

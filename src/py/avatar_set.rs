@@ -204,14 +204,15 @@ fn as_bytes<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
     )))
 }
 
-/// Raise `AvatarSetError` unless a set with this `png_id` and `image_bytes`
-/// can be published over PEP (the PNG data is required).
+/// The id to publish a set with this `png_id` and `image_bytes` under;
+/// `AvatarSetError` unless it can be published over PEP (the PNG data is
+/// required).
 #[pyfunction]
 #[pyo3(signature = (png_id, image_bytes))]
-pub fn check_publishable(
-    png_id: Option<&str>,
+pub fn check_publishable<'a>(
+    png_id: Option<&'a str>,
     image_bytes: Option<&Bound<'_, PyAny>>,
-) -> PyResult<()> {
+) -> PyResult<&'a str> {
     check(png_id, image_bytes.is_some_and(|b| !b.is_none())).map_err(set_error)
 }
 

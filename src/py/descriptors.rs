@@ -2,8 +2,10 @@
 //!
 //! Constructed exactly as aioxmpp's are (user code builds them directly),
 //! subclassable from Python, comparable and hashable by their fields.
-//! `get_image_bytes()` returns the coroutine of
-//! `aioxmpp_avatar._fetch.get_image_bytes`, which fetches and verifies.
+//! `get_image_bytes()` returns the coroutine of the descriptor's fetcher:
+//! the service's, for descriptors a service built (image store, shared
+//! requests, limits), else `aioxmpp_avatar._fetch.fetch_directly`. Both
+//! verify the bytes in the core before returning them.
 
 use std::hash::{Hash, Hasher};
 
@@ -32,10 +34,10 @@ pub struct AbstractAvatarDescriptor {
     /// The vCard kind's image data handed to the constructor.
     #[pyo3(get, name = "_image_bytes")]
     pub(crate) image_bytes: Option<Py<PyBytes>>,
-    /// The service that built this descriptor, which fetches through its
-    /// image store; `None` for descriptors built by user code.
-    #[pyo3(get, name = "_service")]
-    pub(crate) service: Option<Py<PyAny>>,
+    /// `fetcher(descriptor)` is what `get_image_bytes()` awaits: given by
+    /// the service that built this descriptor; `None` for descriptors built
+    /// by user code, which fetch directly.
+    pub(crate) fetcher: Option<Py<PyAny>>,
 }
 
 impl AbstractAvatarDescriptor {
@@ -48,7 +50,7 @@ impl AbstractAvatarDescriptor {
             pubsub: None,
             vcard: None,
             image_bytes: None,
-            service: None,
+            fetcher: None,
         }
     }
 
@@ -144,7 +146,7 @@ impl AbstractAvatarDescriptor {
             ),
             (
                 this.image_bytes.as_ref().map(|o| o.clone_ref(py)),
-                this.service.as_ref().map(|o| o.clone_ref(py)),
+                this.fetcher.as_ref().map(|o| o.clone_ref(py)),
             ),
             dict,
         );
@@ -174,7 +176,7 @@ impl AbstractAvatarDescriptor {
             remote_jid,
             (id, mime_type, nbytes, width, height, url),
             (pubsub, vcard),
-            (image_bytes, service),
+            (image_bytes, fetcher),
             dict,
         ) = state;
         {
@@ -191,7 +193,7 @@ impl AbstractAvatarDescriptor {
             this.pubsub = pubsub;
             this.vcard = vcard;
             this.image_bytes = image_bytes;
-            this.service = service;
+            this.fetcher = fetcher;
         }
         if let Some(dict) = dict {
             slf.getattr(pyo3::intern!(slf.py(), "__dict__"))?
@@ -270,22 +272,15 @@ impl AbstractAvatarDescriptor {
     /// Fetch the image data (a coroutine). The bytes are verified against
     /// the SHA-1 id and the advertised size before they are returned.
     fn get_image_bytes<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        static FETCH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        static DIRECT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
         let py = slf.py();
-        FETCH
-            .import(py, "aioxmpp_avatar._fetch", "get_image_bytes")?
-            .call1((slf,))
-    }
-
-    /// How the image is reached: "pubsub", "vcard", "http" or "abstract".
-    #[getter]
-    fn _kind(&self) -> &'static str {
-        match self.kind {
-            SourceKind::Abstract => "abstract",
-            SourceKind::Pubsub => "pubsub",
-            SourceKind::Http => "http",
-            SourceKind::VCard => "vcard",
-        }
+        let fetcher = match &slf.borrow().fetcher {
+            Some(fetcher) => fetcher.bind(py).clone(),
+            None => DIRECT
+                .import(py, "aioxmpp_avatar._fetch", "fetch_directly")?
+                .clone(),
+        };
+        fetcher.call1((slf,))
     }
 
     fn __richcmp__(
@@ -344,7 +339,7 @@ impl AbstractAvatarDescriptor {
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.remote_jid)?;
-        for obj in [&self.pubsub, &self.vcard, &self.service]
+        for obj in [&self.pubsub, &self.vcard, &self.fetcher]
             .into_iter()
             .flatten()
         {
@@ -356,7 +351,7 @@ impl AbstractAvatarDescriptor {
     fn __clear__(&mut self) {
         self.pubsub = None;
         self.vcard = None;
-        self.service = None;
+        self.fetcher = None;
     }
 }
 

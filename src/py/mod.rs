@@ -9,9 +9,10 @@ mod avatar_set;
 mod descriptors;
 mod errors;
 mod image_directory;
+mod image_store;
 mod jid;
+mod session;
 mod settings;
-mod state;
 mod xso;
 
 /// Lowercase form of a hex SHA-1 id, for comparison and caching (ASCII
@@ -34,26 +35,40 @@ fn means_no_avatar(condition: &str) -> bool {
     crate::session::means_no_avatar(condition)
 }
 
+/// What `wipe_avatar` does after a failed purge of our data node.
+#[pyclass(module = "aioxmpp_avatar._core", eq, eq_int, frozen)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::upper_case_acronyms)]
+enum PurgeFallback {
+    /// There is no node: nothing to wipe.
+    DONE,
+    /// The server cannot purge: publish empty data instead.
+    OVERWRITE,
+    /// A real failure: raise it.
+    RAISE,
+}
+
 /// After a failed purge of our data node with this error condition (local
-/// name): "done" (no node), "overwrite" (no purge support: publish empty
-/// data instead) or "raise".
+/// name, e.g. "item-not-found"), what to do.
 #[pyfunction]
-fn purge_fallback(condition: &str) -> &'static str {
+fn purge_fallback(condition: &str) -> PurgeFallback {
+    use crate::session::PurgeFallback as Core;
     match crate::session::purge_fallback(condition) {
-        crate::session::PurgeFallback::Done => "done",
-        crate::session::PurgeFallback::Overwrite => "overwrite",
-        crate::session::PurgeFallback::Raise => "raise",
+        Core::Done => PurgeFallback::DONE,
+        Core::Overwrite => PurgeFallback::OVERWRITE,
+        Core::Raise => PurgeFallback::RAISE,
     }
 }
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(normalize_id, m)?)?;
     m.add_function(wrap_pyfunction!(sha1_hex, m)?)?;
     m.add_function(wrap_pyfunction!(means_no_avatar, m)?)?;
     m.add_function(wrap_pyfunction!(purge_fallback, m)?)?;
-    m.add_function(wrap_pyfunction!(state::verify_image, m)?)?;
+    m.add_function(wrap_pyfunction!(image_store::verify_image, m)?)?;
     m.add_function(wrap_pyfunction!(avatar_set::check_publishable, m)?)?;
     m.add_function(wrap_pyfunction!(avatar_set::check_access_model, m)?)?;
     m.add_function(wrap_pyfunction!(avatar_set::png_dimensions, m)?)?;
@@ -62,7 +77,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<descriptors::PubsubAvatarDescriptor>()?;
     m.add_class::<descriptors::HttpAvatarDescriptor>()?;
     m.add_class::<descriptors::VCardAvatarDescriptor>()?;
-    m.add_class::<state::AvatarState>()?;
+    m.add_class::<session::AvatarSession>()?;
+    m.add_class::<session::IqKind>()?;
+    m.add_class::<PurgeFallback>()?;
+    m.add_class::<image_store::ImageStore>()?;
     m.add_class::<image_directory::ImageDirectory>()?;
     m.add("AvatarError", py.get_type::<errors::AvatarError>())?;
     m.add("AvatarSetError", py.get_type::<errors::AvatarSetError>())?;

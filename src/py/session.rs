@@ -1,4 +1,4 @@
-//! `AvatarState`: the core's per-connection state as the service sees it.
+//! `AvatarSession`: the core's per-connection state as the service sees it.
 //!
 //! One call per event: the service hands over the aioxmpp objects it got
 //! (JIDs, pubsub items, presence fields), the state reads their fields,
@@ -6,35 +6,58 @@
 
 use std::time::{Duration, Instant};
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use pyo3::{intern, PyTraverseError, PyVisit};
 
 use super::descriptors::AbstractAvatarDescriptor;
-use super::errors::{integrity_error, ImageTooLargeError, ImageUnavailableError};
+use super::errors::{ImageTooLargeError, ImageUnavailableError};
+use super::image_store::ImageStore;
 use super::jid::{jid_key, jid_key_of, JidKey};
 use super::settings::{count_setting, seconds_setting, MAX_ENTRIES};
 use super::xso::{raws, Infos};
 use crate::cache::{Record, RequestToken, Stored};
 use crate::ids::sha1_hex;
-use crate::images::ImageStore;
 use crate::info::SourceKind;
-use crate::session::{AvatarSession, IqKind, Presence, VCardAnswer};
+use crate::session::{self as core, Presence, VCardAnswer};
 use crate::vcard_state::{Advertisement, RehashToken};
 
 /// Per-connection avatar state of one `AvatarService`.
 #[pyclass(module = "aioxmpp_avatar._core")]
-pub struct AvatarState {
-    session: AvatarSession<JidKey, Py<PyList>>,
-    images: ImageStore,
+pub struct AvatarSession {
+    session: core::AvatarSession<JidKey, Py<PyList>>,
+    images: Py<ImageStore>,
     request_timeout: Duration,
-    service: Option<Py<PyAny>>,
+    max_concurrent_requests: usize,
+    fetcher: Option<Py<PyAny>>,
     pubsub: Option<Py<PyAny>>,
     vcard: Option<Py<PyAny>>,
 }
 
-impl AvatarState {
+/// The kinds of avatar IQ, as counted in `stats()`.
+#[pyclass(module = "aioxmpp_avatar._core", eq, eq_int, frozen, from_py_object)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum IqKind {
+    /// A metadata node request (XEP-0084 §4.3).
+    METADATA,
+    /// A data node request (XEP-0084 §4.4).
+    DATA,
+    /// A vCard request (XEP-0153 §3.2).
+    VCARD,
+}
+
+impl From<IqKind> for core::IqKind {
+    fn from(kind: IqKind) -> Self {
+        match kind {
+            IqKind::METADATA => Self::Metadata,
+            IqKind::DATA => Self::Data,
+            IqKind::VCARD => Self::VCard,
+        }
+    }
+}
+
+impl AvatarSession {
     fn descriptors<'py>(
         &self,
         jid: &Bound<'py, PyAny>,
@@ -46,7 +69,7 @@ impl AvatarState {
             .into_iter()
             .map(|r| {
                 let mut d = AbstractAvatarDescriptor::new(r.kind, jid.clone().unbind(), r.info);
-                d.service = clone(&self.service);
+                d.fetcher = clone(&self.fetcher);
                 match r.kind {
                     SourceKind::Pubsub => d.pubsub = clone(&self.pubsub),
                     SourceKind::VCard => d.vcard = clone(&self.vcard),
@@ -107,7 +130,7 @@ impl AvatarState {
     }
 }
 
-/// Why a descriptor list is wanted, see [`AvatarState::cached_view`].
+/// Why a descriptor list is wanted, see [`AvatarSession::cached_view`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum ViewFor {
     /// A cached `get_avatar_metadata` (counted as a cache hit or miss).
@@ -117,21 +140,24 @@ enum ViewFor {
 }
 
 #[pymethods]
-impl AvatarState {
-    /// State for `service`, building descriptors that fetch through
+impl AvatarSession {
+    /// State keeping its images in `images`, building descriptors whose
+    /// `get_image_bytes()` awaits `fetcher(descriptor)` and that carry
     /// `pubsub` (aioxmpp `PubSubClient`) and `vcard` (`VCardService`).
     #[new]
-    #[pyo3(signature = (service=None, pubsub=None, vcard=None))]
+    #[pyo3(signature = (images, fetcher=None, pubsub=None, vcard=None))]
     fn py_new(
-        service: Option<Py<PyAny>>,
+        images: Py<ImageStore>,
+        fetcher: Option<Py<PyAny>>,
         pubsub: Option<Py<PyAny>>,
         vcard: Option<Py<PyAny>>,
     ) -> Self {
         Self {
-            session: AvatarSession::new(),
+            session: core::AvatarSession::new(),
             request_timeout: crate::limits::DEFAULT_REQUEST_TIMEOUT,
-            images: ImageStore::default(),
-            service,
+            max_concurrent_requests: crate::limits::DEFAULT_MAX_CONCURRENT_REQUESTS,
+            images,
+            fetcher,
             pubsub,
             vcard,
         }
@@ -188,36 +214,23 @@ impl AvatarState {
         Ok(())
     }
 
-    /// Avatar IQ slots one domain may hold out of `total_slots`.
-    #[staticmethod]
-    fn domain_share(total_slots: usize) -> usize {
-        crate::limits::domain_share(total_slots)
-    }
-
-    /// Bytes of verified image data kept in memory.
+    /// Most avatar IQs outstanding at once.
     #[getter]
-    fn get_image_memory_budget(&self) -> usize {
-        self.images.budget()
+    fn get_max_concurrent_requests(&self) -> usize {
+        self.max_concurrent_requests
     }
 
     #[setter]
-    fn set_image_memory_budget(&mut self, budget: &Bound<'_, PyAny>) -> PyResult<()> {
-        let budget = count_setting("image_memory_budget", budget, 0, usize::MAX as u64)?;
-        self.images.set_budget(budget as usize);
+    fn set_max_concurrent_requests(&mut self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let n = count_setting("max_concurrent_requests", value, 1, MAX_ENTRIES)?;
+        self.max_concurrent_requests = n as usize;
         Ok(())
     }
 
-    /// Largest image accepted, in bytes.
+    /// Avatar IQ slots one domain may hold out of `max_concurrent_requests`.
     #[getter]
-    fn get_max_image_bytes(&self) -> u64 {
-        self.images.max_image_bytes()
-    }
-
-    #[setter]
-    fn set_max_image_bytes(&mut self, limit: &Bound<'_, PyAny>) -> PyResult<()> {
-        let limit = count_setting("max_image_bytes", limit, 1, u64::from(u32::MAX))?;
-        self.images.set_max_image_bytes(limit);
-        Ok(())
+    fn get_domain_share(&self) -> usize {
+        crate::limits::domain_share(self.max_concurrent_requests)
     }
 
     /// The cached descriptor list for `jid`, or None (counted as hit/miss).
@@ -268,10 +281,8 @@ impl AvatarState {
                     .unwrap_or_default();
                 self.session.pep_answer(&key, &raws(&infos))
             }
-            // XEP-0084 §4.3 over XEP-0153: no vCard fallback for a JID that
-            // is known to use PEP avatars.
-            None if self.session.cache.has_pep(&key) => Vec::new(),
-            None => return Ok(None),
+            None if self.session.needs_vcard_fallback(&key) => return Ok(None),
+            None => Vec::new(),
         };
         self.finish(jid, token, records).map(Some)
     }
@@ -293,14 +304,15 @@ impl AvatarState {
         let py = jid.py();
         let data = photo.as_ref().map(|p| p.as_bytes());
         let records = py.detach(|| {
-            AvatarSession::<JidKey, Py<PyList>>::vcard_fallback_records(data, mime_type)
+            core::AvatarSession::<JidKey, Py<PyList>>::vcard_fallback_records(data, mime_type)
         });
         let id = records.first().map(|r| r.info.id.clone());
         let mut accepted = false;
         if let (Some(data), Some(id)) = (data, &id) {
             // Verified by construction; only the size limit can refuse it.
-            let images = &mut self.images;
-            accepted = py.detach(|| images.put_verified(id, None, data)).is_ok();
+            let mut images = self.images.try_borrow_mut(py)?;
+            let store = &mut images.0;
+            accepted = py.detach(|| store.put_verified(id, None, data)).is_ok();
         }
         let key = jid_key(jid)?;
         let stored = self
@@ -369,7 +381,7 @@ impl AvatarState {
         let outcome = self.session.presence(&Presence {
             from_full: &full,
             from_bare: &bare,
-            own_other_resource: full.same_bare(&local) && full != local,
+            own_other_resource: full.is_other_resource_of(&local),
             muc,
             update: has_update.then_some(photo),
         });
@@ -397,7 +409,7 @@ impl AvatarState {
         muc: bool,
     ) -> PyResult<Option<u64>> {
         let (from, local) = (jid_key(full_jid)?, jid_key(local_jid)?);
-        let own = from.same_bare(&local) && from != local;
+        let own = from.is_other_resource_of(&local);
         Ok(self.session.unavailable(&from, own, muc).map(|t| t.0))
     }
 
@@ -457,17 +469,6 @@ impl AvatarState {
         self.session.vcard.own_hash()
     }
 
-    /// Verified image bytes with this id from memory, or None.
-    fn cached_image<'py>(&mut self, py: Python<'py>, id_: &str) -> Option<Bound<'py, PyBytes>> {
-        self.images.get(id_).map(|data| PyBytes::new(py, &data))
-    }
-
-    /// Keep in memory bytes that `ImageDirectory.read` served for `id_`
-    /// (it verifies every file it reads).
-    fn remember_image(&mut self, id_: &str, data: &[u8]) {
-        self.images.remember_verified(id_, data.into());
-    }
-
     /// Refuse a fetch before any IQ: the advertised size is over the limit
     /// (`ImageTooLargeError`), or the same fetch failed recently
     /// (`ImageUnavailableError`).
@@ -478,13 +479,16 @@ impl AvatarState {
         id_: &str,
         nbytes: Option<i64>,
     ) -> PyResult<()> {
-        let limit = self.images.max_image_bytes();
-        if let Some(n) = nbytes.filter(|n| u64::try_from(*n).is_ok_and(|n| n > limit)) {
+        let images = self.images.try_borrow(jid.py())?;
+        if images.0.advertised_too_large(nbytes) {
             return Err(ImageTooLargeError::new_err(format!(
-                "avatar {id_} of {} is advertised with {n} bytes, over the limit of {limit} bytes; not fetched",
-                jid.str()?
+                "avatar {id_} of {} is advertised with {} bytes, over the limit of {} bytes; not fetched",
+                jid.str()?,
+                nbytes.unwrap_or_default(),
+                images.0.max_image_bytes()
             )));
         }
+        drop(images);
         if self
             .session
             .recently_failed(&jid_key(jid)?, id_, Instant::now())
@@ -517,38 +521,9 @@ impl AvatarState {
         Ok(())
     }
 
-    /// Verify fetched data against the id and advertised size and keep it;
-    /// raises `IntegrityError` (or `ImageTooLargeError`) otherwise.
-    #[pyo3(signature = (id_, nbytes, data))]
-    fn store_image<'py>(
-        &mut self,
-        py: Python<'py>,
-        id_: &str,
-        nbytes: Option<i64>,
-        data: &Bound<'py, PyBytes>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let expected = nbytes.and_then(|n| u64::try_from(n).ok());
-        let images = &mut self.images;
-        let bytes = data.as_bytes();
-        py.detach(|| images.put_verified(id_, expected, bytes))
-            .map_err(integrity_error)?;
-        Ok(data.clone())
-    }
-
-    /// Count an IQ sent: kind is "metadata", "data" or "vcard".
-    fn count_iq(&mut self, kind: &str) -> PyResult<()> {
-        let kind = match kind {
-            "metadata" => IqKind::Metadata,
-            "data" => IqKind::Data,
-            "vcard" => IqKind::VCard,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown IQ kind {other:?}; expected metadata, data or vcard"
-                )))
-            }
-        };
-        self.session.count_iq(kind);
-        Ok(())
+    /// Count an IQ sent.
+    fn count_iq(&mut self, kind: IqKind) {
+        self.session.count_iq(kind.into());
     }
 
     /// Count a request that joined one already in flight.
@@ -559,7 +534,6 @@ impl AvatarState {
     /// Counters of the work done so far.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.session.stats;
-        let i = self.images.stats();
         let d = PyDict::new(py);
         for (name, value) in [
             ("cache_hits", s.cache_hits),
@@ -572,16 +546,10 @@ impl AvatarState {
             ("infos_dropped", s.infos_dropped),
             ("presence_hashes_ignored", s.presence_hashes_ignored),
             ("metadata_evictions", self.session.cache.evictions),
-            ("image_memory_hits", i.memory_hits),
-            ("image_misses", i.misses),
-            ("bytes_verified", i.bytes_verified),
-            ("integrity_failures", i.integrity_failures),
-            ("image_evictions", i.evictions),
         ] {
             d.set_item(name, value)?;
         }
         d.set_item("cached_jids", self.session.cache.len())?;
-        d.set_item("image_memory_used", self.images.memory_used())?;
         Ok(d)
     }
 
@@ -591,7 +559,8 @@ impl AvatarState {
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        for obj in [&self.service, &self.pubsub, &self.vcard]
+        visit.call(&self.images)?;
+        for obj in [&self.fetcher, &self.pubsub, &self.vcard]
             .into_iter()
             .flatten()
         {
@@ -604,27 +573,9 @@ impl AvatarState {
     }
 
     fn __clear__(&mut self) {
-        self.service = None;
+        self.fetcher = None;
         self.pubsub = None;
         self.vcard = None;
         self.session.cache.clear();
     }
-}
-
-/// Verify image data against an avatar id and advertised size, for
-/// descriptors that are not managed by a service; returns the data.
-#[pyfunction]
-#[pyo3(signature = (id_, nbytes, data, max_bytes=crate::images::DEFAULT_MAX_IMAGE_BYTES))]
-pub fn verify_image<'py>(
-    py: Python<'py>,
-    id_: &str,
-    nbytes: Option<i64>,
-    data: &Bound<'py, PyBytes>,
-    max_bytes: u64,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let expected = nbytes.and_then(|n| u64::try_from(n).ok());
-    let bytes = data.as_bytes();
-    py.detach(|| crate::images::verify(id_, expected, bytes, max_bytes))
-        .map_err(integrity_error)?;
-    Ok(data.clone())
 }
