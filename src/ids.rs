@@ -9,19 +9,44 @@ use sha1::{Digest, Sha1};
 /// Length of a hex-encoded SHA-1 digest.
 pub const SHA1_HEX_LEN: usize = 40;
 
+/// Length of a SHA-1 digest in bytes.
+pub const SHA1_LEN: usize = 20;
+
 /// Lowercase hex SHA-1 of `data`.
 pub fn sha1_hex(data: &[u8]) -> String {
-    let digest = Sha1::digest(data);
-    let mut out = String::with_capacity(SHA1_HEX_LEN);
-    for byte in digest.iter() {
-        out.push(hex_digit(byte >> 4));
-        out.push(hex_digit(byte & 0x0f));
-    }
-    out
+    hex_encode(&Sha1::digest(data), false)
 }
 
-fn hex_digit(nibble: u8) -> char {
-    char::from(b"0123456789abcdef"[usize::from(nibble)])
+/// `bytes` as hex digits, upper or lower case.
+pub fn hex_encode(bytes: &[u8], upper: bool) -> String {
+    let digits = if upper {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
+    bytes
+        .iter()
+        .flat_map(|b| [digits[usize::from(b >> 4)], digits[usize::from(b & 15)]])
+        .map(char::from)
+        .collect()
+}
+
+/// The digest a hex SHA-1 id (any case) stands for, or None if `id` is
+/// not 40 hex digits.
+pub fn sha1_digest_of(id: &str) -> Option<[u8; SHA1_LEN]> {
+    if !is_sha1_hex(id) {
+        return None;
+    }
+    let value = |d: u8| match d {
+        b'0'..=b'9' => d - b'0',
+        b'a'..=b'f' => d - b'a' + 10,
+        _ => d - b'A' + 10,
+    };
+    let mut digest = [0; SHA1_LEN];
+    for (byte, pair) in digest.iter_mut().zip(id.as_bytes().chunks(2)) {
+        *byte = (value(pair[0]) << 4) | value(pair[1]);
+    }
+    Some(digest)
 }
 
 /// The normalised (lowercase) form of an id, used for comparison and caching.
@@ -50,6 +75,16 @@ mod tests {
     fn sha1_of_known_inputs() {
         assert_eq!(sha1_hex(b""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
         assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        let id = sha1_hex(b"abc");
+        let digest = sha1_digest_of(&id.to_uppercase()).unwrap();
+        assert_eq!(hex_encode(&digest, false), id);
+        assert_eq!(hex_encode(&digest, true), id.to_uppercase());
+        assert_eq!(sha1_digest_of("xyz"), None);
+        assert_eq!(sha1_digest_of(&"g".repeat(40)), None);
     }
 
     #[test]

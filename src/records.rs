@@ -9,7 +9,7 @@
 //! detection compares the compact forms directly.
 
 use crate::cache::Record;
-use crate::ids::is_sha1_hex;
+use crate::ids::{hex_encode, sha1_digest_of, SHA1_LEN};
 use crate::info::{AvatarInfo, SourceKind};
 
 /// MIME types stored as a one-byte code; 0 means none, `OTHER` the side box.
@@ -44,7 +44,7 @@ struct Rare {
 /// One record in 40 bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Compact {
-    id: [u8; 20],
+    id: [u8; SHA1_LEN],
     nbytes: u32,
     width: u16,
     height: u16,
@@ -109,7 +109,7 @@ fn encode(record: &Record) -> Compact {
     let info = &record.info;
     let mut extra = Rare::default();
     let mut c = Compact {
-        id: [0; 20],
+        id: [0; SHA1_LEN],
         nbytes: 0,
         width: 0,
         height: 0,
@@ -120,15 +120,14 @@ fn encode(record: &Record) -> Compact {
     };
     let lower = info.id.bytes().all(|b| !b.is_ascii_uppercase());
     let upper = info.id.bytes().all(|b| !b.is_ascii_lowercase());
-    if is_sha1_hex(&info.id) && (lower || upper) {
-        for (byte, pair) in c.id.iter_mut().zip(info.id.as_bytes().chunks(2)) {
-            *byte = (nibble(pair[0]) << 4) | nibble(pair[1]);
+    match sha1_digest_of(&info.id).filter(|_| lower || upper) {
+        Some(digest) => {
+            c.id = digest;
+            if !lower {
+                c.flags |= ID_UPPER;
+            }
         }
-        if !lower {
-            c.flags |= ID_UPPER;
-        }
-    } else {
-        extra.id = Some(info.id.as_str().into());
+        None => extra.id = Some(info.id.as_str().into()),
     }
     if let Some(mime) = &info.mime_type {
         match MIME_TYPES.iter().position(|m| m == mime) {
@@ -175,17 +174,7 @@ fn decode(c: &Compact) -> Record {
     let extra = rare.map(|r| *r).unwrap_or_default();
     let id = match extra.id {
         Some(id) => id.into(),
-        None => {
-            let digits: &[u8; 16] = if c.flags & ID_UPPER != 0 {
-                b"0123456789ABCDEF"
-            } else {
-                b"0123456789abcdef"
-            };
-            c.id.iter()
-                .flat_map(|b| [digits[usize::from(b >> 4)], digits[usize::from(b & 15)]])
-                .map(char::from)
-                .collect()
-        }
+        None => hex_encode(&c.id, c.flags & ID_UPPER != 0),
     };
     let mime_type = match c.mime {
         MIME_NONE => None,
@@ -203,14 +192,6 @@ fn decode(c: &Compact) -> Record {
             height: flagged(HAS_HEIGHT, c.height.into()).or(extra.height),
             url: url.map(String::from),
         },
-    }
-}
-
-fn nibble(hex: u8) -> u8 {
-    match hex {
-        b'0'..=b'9' => hex - b'0',
-        b'a'..=b'f' => hex - b'a' + 10,
-        _ => hex - b'A' + 10,
     }
 }
 
