@@ -4,6 +4,7 @@
 //! of Python; `py` is the thin PyO3 layer that exposes them as the
 //! `aioxmpp_avatar._core` extension module.
 
+pub mod avatar_image;
 pub mod avatar_set;
 pub mod cache;
 pub mod ids;

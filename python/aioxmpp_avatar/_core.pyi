@@ -29,6 +29,8 @@ __all__ = [
     "ImageDirectory",
     "AvatarError",
     "AvatarSetError",
+    "AvatarImageError",
+    "ImageConversion",
     "IntegrityError",
     "ImageTooLargeError",
     "ImageUnavailableError",
@@ -94,6 +96,9 @@ class AvatarError(RuntimeError):
 class AvatarSetError(AvatarError):
     """An AvatarSet rule was broken, or the set cannot be published as it is."""
 
+class AvatarImageError(AvatarSetError):
+    """The image given to AvatarSet.from_image cannot become an avatar."""
+
 class IntegrityError(AvatarError):
     """Fetched image data does not match the advertised SHA-1 id or size."""
 
@@ -105,11 +110,45 @@ class ImageUnavailableError(AvatarError):
 
 # --- AvatarSet -------------------------------------------------------------
 
+@final
+class ImageConversion:
+    """What AvatarSet.from_image did; str() says it in one line."""
+    @property
+    def input_format(self) -> str:
+        """"PNG", "JPEG", "WebP" or "GIF"."""
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """Width and height of the input as stored."""
+    @property
+    def input_bytes(self) -> int:
+        """Length of the input in bytes."""
+    @property
+    def size(self) -> int:
+        """Side of the square output in pixels."""
+    @property
+    def output_bytes(self) -> int:
+        """Length of the output PNG in bytes."""
+    @property
+    def rotated(self) -> bool:
+        """Whether an EXIF orientation was applied."""
+    @property
+    def removed(self) -> list[str]:
+        """The kinds of metadata found in the input and left out."""
+
 @disjoint_base
 class AvatarSet:
     """The sources of one avatar image, built for publishing."""
 
     def __new__(cls, *_args: Any, **_kwargs: Any) -> Self: ...
+    @classmethod
+    def from_image(
+        cls, data: Union[bytes, bytearray, memoryview], *, max_size: int = 192,
+        max_bytes: int = 98304,
+    ) -> Self:
+        """One clean, square image/png source made from any photo."""
+    @property
+    def conversion(self) -> Optional[ImageConversion]:
+        """What from_image did to the input (None for other sets)."""
     def __copy__(self) -> Self:
         """A copy with the same sources."""
     def __deepcopy__(self, memo: Any, /) -> Self:

@@ -5,7 +5,8 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView, PyTuple};
 
-use super::errors::set_error;
+use super::errors::{set_error, AvatarImageError};
+use crate::avatar_image::{self, Normalized};
 use crate::avatar_set::{
     check_publishable as check, AvatarSet as Rules, AvatarSetError, NewSource,
 };
@@ -19,6 +20,70 @@ pub struct AvatarSet {
     rules: Rules,
     image_bytes: Option<Py<PyBytes>>,
     metadata: Option<Py<PyAny>>,
+    /// What `from_image` did to the input, for sets it built.
+    #[pyo3(get)]
+    conversion: Option<Py<ImageConversion>>,
+}
+
+const _: () =
+    assert!(avatar_image::DEFAULT_MAX_SIZE == 192 && avatar_image::DEFAULT_MAX_BYTES == 98304);
+
+/// What `AvatarSet.from_image` did to turn the input into the avatar;
+/// `str()` of it says so in one line.
+#[pyclass(module = "aioxmpp_avatar", frozen)]
+pub struct ImageConversion(Normalized);
+
+#[pymethods]
+impl ImageConversion {
+    /// "PNG", "JPEG", "WebP" or "GIF".
+    #[getter]
+    fn input_format(&self) -> String {
+        self.0.input_format.to_string()
+    }
+
+    /// Width and height of the input as stored.
+    #[getter]
+    fn input_size(&self) -> (u32, u32) {
+        (self.0.input_width, self.0.input_height)
+    }
+
+    /// Length of the input in bytes.
+    #[getter]
+    fn input_bytes(&self) -> usize {
+        self.0.input_bytes
+    }
+
+    /// Side of the square output in pixels.
+    #[getter]
+    fn size(&self) -> u32 {
+        self.0.size
+    }
+
+    /// Length of the output PNG in bytes.
+    #[getter]
+    fn output_bytes(&self) -> usize {
+        self.0.png.len()
+    }
+
+    /// Whether an EXIF orientation was applied.
+    #[getter]
+    fn rotated(&self) -> bool {
+        self.0.rotated
+    }
+
+    /// The kinds of metadata found in the input and left out, e.g. "EXIF".
+    #[getter]
+    fn removed(&self) -> Vec<String> {
+        self.0.removed.iter().map(ToString::to_string).collect()
+    }
+
+    fn __str__(&self) -> String {
+        self.0.to_string()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<ImageConversion {}>", self.0)
+    }
 }
 
 #[pymethods]
@@ -31,7 +96,44 @@ impl AvatarSet {
             rules: Rules::new(),
             image_bytes: None,
             metadata: None,
+            conversion: None,
         }
+    }
+
+    /// A set of one `image/png` source made from any photo (PNG, JPEG,
+    /// WebP or GIF, its first frame): EXIF orientation applied, the centre
+    /// square cropped, scaled down to at most `max_size` pixels a side,
+    /// every metadata chunk dropped, transparency kept, encoded as a PNG of
+    /// at most `max_bytes` (shrunk step by step to fit, down to 32 px).
+    /// Raises `AvatarImageError` (an `AvatarSetError`) saying why an input
+    /// cannot be used. Runs without the GIL: `await
+    /// asyncio.to_thread(AvatarSet.from_image, data)` keeps a loop free.
+    #[classmethod]
+    // Literal defaults show in the signature; checked against the core's.
+    #[pyo3(signature = (data, *, max_size=192, max_bytes=98304))]
+    fn from_image<'py>(
+        cls: &Bound<'py, pyo3::types::PyType>,
+        data: &Bound<'py, PyAny>,
+        max_size: i64,
+        max_bytes: i64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = cls.py();
+        let input = as_bytes(data)?;
+        let bytes = input.as_bytes();
+        let normalized = py
+            .detach(|| avatar_image::normalize(bytes, max_size, max_bytes))
+            .map_err(|e| AvatarImageError::new_err(e.to_string()))?;
+        let set = cls.call0()?;
+        let png = PyBytes::new(py, &normalized.png);
+        let side = normalized.size.into_pyobject(py)?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("image_bytes", png)?;
+        kwargs.set_item("width", &side)?;
+        kwargs.set_item("height", &side)?;
+        set.call_method("add_avatar_image", ("image/png",), Some(&kwargs))?;
+        let conversion = Py::new(py, ImageConversion(normalized))?;
+        set.cast::<AvatarSet>()?.borrow_mut().conversion = Some(conversion);
+        Ok(set)
     }
 
     /// The `image/png` image data, once added.
@@ -125,6 +227,7 @@ impl AvatarSet {
             rules: self.rules.clone(),
             image_bytes: self.image_bytes.as_ref().map(|b| b.clone_ref(py)),
             metadata: None,
+            conversion: self.conversion.as_ref().map(|c| c.clone_ref(py)),
         }
     }
 

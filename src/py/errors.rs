@@ -22,6 +22,12 @@ create_exception!(
 );
 create_exception!(
     aioxmpp_avatar,
+    AvatarImageError,
+    AvatarSetError,
+    "The image given to AvatarSet.from_image cannot become an avatar."
+);
+create_exception!(
+    aioxmpp_avatar,
     IntegrityError,
     AvatarError,
     "Fetched image data does not match the advertised SHA-1 id or size."

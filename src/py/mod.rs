@@ -73,6 +73,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(avatar_set::check_access_model, m)?)?;
     m.add_function(wrap_pyfunction!(avatar_set::png_dimensions, m)?)?;
     m.add_class::<avatar_set::AvatarSet>()?;
+    m.add_class::<avatar_set::ImageConversion>()?;
     m.add_class::<descriptors::AbstractAvatarDescriptor>()?;
     m.add_class::<descriptors::PubsubAvatarDescriptor>()?;
     m.add_class::<descriptors::HttpAvatarDescriptor>()?;
@@ -84,6 +85,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<image_directory::ImageDirectory>()?;
     m.add("AvatarError", py.get_type::<errors::AvatarError>())?;
     m.add("AvatarSetError", py.get_type::<errors::AvatarSetError>())?;
+    m.add(
+        "AvatarImageError",
+        py.get_type::<errors::AvatarImageError>(),
+    )?;
     m.add("IntegrityError", py.get_type::<errors::IntegrityError>())?;
     m.add(
         "ImageTooLargeError",
