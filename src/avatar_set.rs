@@ -9,7 +9,7 @@
 use std::fmt;
 
 use crate::ids::{normalize_id, sha1_hex};
-use crate::info::AvatarInfo;
+use crate::model::AvatarInfo;
 
 /// The one MIME type whose data may be published in the data node.
 pub const PNG_MIME_TYPE: &str = "image/png";

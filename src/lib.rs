@@ -10,12 +10,12 @@ pub mod cache;
 pub mod ids;
 pub mod image_directory;
 pub mod images;
-pub mod info;
 pub mod jid;
 pub mod limits;
 pub mod lru;
-pub mod records;
+pub mod model;
+pub mod own_vcard;
 pub mod session;
-pub mod vcard_state;
+pub mod validate;
 
 mod py;

@@ -5,11 +5,12 @@
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
-use crate::cache::{Entry, MetadataCache, Record, RequestToken, Stored};
+use crate::cache::{Entry, MetadataCache, RequestToken, Stored};
 use crate::ids::{is_sha1_hex, sha1_hex};
-use crate::info::{valid_mime_type, validate_infos, AvatarInfo, RawInfo, SourceKind};
 use crate::lru::Lru;
-use crate::vcard_state::{is_hash_or_empty, RehashToken, VCardState};
+use crate::model::{AvatarInfo, Record, SourceKind};
+use crate::own_vcard::{is_hash_or_empty, OwnVCard, RehashToken};
+use crate::validate::{valid_mime_type, validate_infos, RawInfo};
 
 /// Default number of cached JIDs (as aioxmpp).
 pub const DEFAULT_METADATA_CACHE_SIZE: usize = 200;
@@ -78,7 +79,7 @@ pub enum VCardAnswer {
 /// Per-connection avatar state.
 pub struct AvatarSession<K, V> {
     pub cache: MetadataCache<K, V>,
-    pub vcard: VCardState<K>,
+    pub vcard: OwnVCard<K>,
     negative: Lru<(K, String), Instant>,
     negative_ttl: Duration,
     max_infos: usize,
@@ -99,7 +100,7 @@ impl<K: Hash + Eq + Clone + Default, V> AvatarSession<K, V> {
     pub fn new() -> Self {
         Self {
             cache: MetadataCache::new(DEFAULT_METADATA_CACHE_SIZE),
-            vcard: VCardState::new(),
+            vcard: OwnVCard::new(),
             negative: Lru::new(MAX_NEGATIVE_ENTRIES),
             negative_ttl: DEFAULT_NEGATIVE_TTL,
             max_infos: DEFAULT_MAX_INFOS,
@@ -386,7 +387,7 @@ fn vcard_record(id: &str, mime_type: Option<&str>, nbytes: Option<i64>) -> Recor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::info::RawInt;
+    use crate::validate::RawInt;
 
     const H1: &str = "A9993E364706816ABA3E25717850C26C9CD0D89D";
     type Session = AvatarSession<String, ()>;

@@ -10,7 +10,7 @@ use crate::avatar_image::{self, Normalized};
 use crate::avatar_set::{
     check_publishable as check, AvatarSet as Rules, AvatarSetError, NewSource,
 };
-use crate::info::AvatarInfo;
+use crate::model::AvatarInfo;
 
 /// The sources of one avatar image: at most one `image/png` with the image
 /// data itself, the others as URLs. Build it with `add_avatar_image` and

@@ -17,7 +17,7 @@ use pyo3::types::{PyBytes, PyDict, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::ids::normalize_id;
-use crate::info::{AvatarInfo, SourceKind};
+use crate::model::{AvatarInfo, SourceKind};
 
 /// Base of every avatar descriptor.
 #[pyclass(module = "aioxmpp_avatar.service", subclass, weakref)]

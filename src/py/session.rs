@@ -16,11 +16,11 @@ use super::image_store::ImageStore;
 use super::jid::{jid_key, jid_key_of, JidKey};
 use super::settings::{count_setting, seconds_setting, MAX_ENTRIES};
 use super::xso::{raws, Infos};
-use crate::cache::{Record, RequestToken, Stored};
+use crate::cache::{RequestToken, Stored};
 use crate::ids::sha1_hex;
-use crate::info::SourceKind;
+use crate::model::{Record, SourceKind};
+use crate::own_vcard::{Advertisement, RehashToken};
 use crate::session::{self as core, Presence, VCardAnswer};
-use crate::vcard_state::{Advertisement, RehashToken};
 
 /// Per-connection avatar state of one `AvatarService`.
 #[pyclass(module = "aioxmpp_avatar._core")]

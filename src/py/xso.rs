@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
 
-use crate::info::{RawInfo, RawInt};
+use crate::validate::{RawInfo, RawInt};
 
 /// The fields of one received `<info/>`, owned.
 pub struct ReceivedInfo {

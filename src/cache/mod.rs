@@ -9,22 +9,17 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use crate::info::{AvatarInfo, SourceKind};
 use crate::lru::Lru;
-use crate::records::StoredRecords;
+use crate::model::Record;
 
-/// One avatar source of a JID: how to fetch it and its fields.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Record {
-    pub kind: SourceKind,
-    pub info: AvatarInfo,
-}
+mod compact;
+pub use compact::CompactRecords;
 
 /// A cached value: the records (stored compactly) and, optionally, the
 /// binding's view of them.
 #[derive(Debug)]
 pub struct Entry<V> {
-    pub records: StoredRecords,
+    pub records: CompactRecords,
     /// Set through [`MetadataCache::keep_view`], which bounds how many
     /// entries hold one.
     pub view: Option<V>,
@@ -149,7 +144,7 @@ impl<K: Hash + Eq + Clone, V> MetadataCache<K, V> {
     /// Store `records` for `key` and say whether they differ from the cached
     /// ones. An unchanged entry keeps its view; a changed one loses it.
     pub fn store(&mut self, key: &K, records: &[Record]) -> Stored {
-        let records = StoredRecords::new(records);
+        let records = CompactRecords::new(records);
         if let Some(entry) = self.entries.get(key) {
             if entry.records == records {
                 return Stored::Unchanged;
@@ -286,6 +281,7 @@ impl<K: Hash + Eq + Clone, V> MetadataCache<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{AvatarInfo, SourceKind};
 
     fn rec(id: &str) -> Record {
         Record {

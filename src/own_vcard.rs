@@ -29,7 +29,7 @@ pub enum Advertisement {
 pub struct RehashToken(pub u64);
 
 /// Our own side of XEP-0153.
-pub struct VCardState<K> {
+pub struct OwnVCard<K> {
     advertise: bool,
     own_hash: Option<String>,
     interference: Lru<K, ()>,
@@ -37,13 +37,13 @@ pub struct VCardState<K> {
     next_token: u64,
 }
 
-impl<K: Hash + Eq + Clone + Default> Default for VCardState<K> {
+impl<K: Hash + Eq + Clone + Default> Default for OwnVCard<K> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<K: Hash + Eq + Clone + Default> VCardState<K> {
+impl<K: Hash + Eq + Clone + Default> OwnVCard<K> {
     /// Advertising on, hash unknown.
     pub fn new() -> Self {
         Self {
@@ -173,8 +173,8 @@ mod tests {
     const H1: &str = "a9993e364706816aba3e25717850c26c9cd0d89d";
     const H2: &str = "da39a3ee5e6b4b0d3255bfef95601890afd80709";
 
-    fn state() -> VCardState<String> {
-        VCardState::new()
+    fn state() -> OwnVCard<String> {
+        OwnVCard::new()
     }
 
     #[test]

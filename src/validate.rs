@@ -1,37 +1,11 @@
-//! Avatar records and the rules for accepting what a peer sends.
+//! The rules for accepting what a peer sends as avatar metadata.
 //!
-//! An [`AvatarInfo`] is one way to get one avatar image: the fields of a
-//! XEP-0084 `<info/>` element, or of a XEP-0153 photo hash. Records that come
-//! from the network pass through [`validate_info`], which accepts, normalises
-//! or drops each entry on its own, so one bad entry never takes the valid
-//! ones down with it.
+//! Received `<info/>` entries ([`RawInfo`]) pass through [`validate_info`],
+//! which accepts, normalises or drops each on its own, so one bad entry
+//! never takes the valid ones down with it.
 
 use crate::ids::is_sha1_hex;
-
-/// How the image data of an avatar is reached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SourceKind {
-    /// A plain descriptor built by user code; it cannot fetch anything.
-    Abstract,
-    /// XEP-0084 data node of the owner's PEP service.
-    Pubsub,
-    /// An `url` given in the XEP-0084 metadata.
-    Http,
-    /// The PHOTO of the owner's vCard (XEP-0153).
-    VCard,
-}
-
-/// One avatar source: the fields that decide descriptor equality.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct AvatarInfo {
-    /// The id exactly as the peer (or caller) wrote it.
-    pub id: String,
-    pub mime_type: Option<String>,
-    pub nbytes: Option<i64>,
-    pub width: Option<i64>,
-    pub height: Option<i64>,
-    pub url: Option<String>,
-}
+use crate::model::AvatarInfo;
 
 /// An integer field as it arrived: absent, a number, or something that is
 /// not a usable integer (not numeric, or beyond 128 bits).

@@ -1,16 +1,16 @@
 //! Compact storage of the records cached per JID.
 //!
 //! A cached avatar source is, in practice, a 40-digit hex SHA-1, a common
-//! MIME type and a few small numbers. [`StoredRecords`] keeps exactly that
+//! MIME type and a few small numbers. [`CompactRecords`] keeps exactly that
 //! in 40 bytes per source, with up to two sources inline in the cache entry,
 //! and moves anything unusual (mixed-case or non-hex ids, other MIME types,
 //! URLs, out-of-range numbers) into an optional side box. The encoding is
 //! lossless and canonical: equal records encode to equal bytes, so change
 //! detection compares the compact forms directly.
 
-use crate::cache::Record;
 use crate::ids::{hex_encode, sha1_digest_of, SHA1_LEN};
-use crate::info::{AvatarInfo, SourceKind};
+use crate::model::Record;
+use crate::model::{AvatarInfo, SourceKind};
 
 /// MIME types stored as a one-byte code; 0 means none, `OTHER` the side box.
 const MIME_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
@@ -57,7 +57,7 @@ struct Compact {
 
 /// The records of one cache entry.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StoredRecords(Repr);
+pub struct CompactRecords(Repr);
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 enum Repr {
@@ -68,7 +68,7 @@ enum Repr {
     Many(Box<[Compact]>),
 }
 
-impl StoredRecords {
+impl CompactRecords {
     /// Encode `records`.
     pub fn new(records: &[Record]) -> Self {
         let mut compact = records.iter().map(encode);
@@ -221,7 +221,7 @@ mod tests {
     fn typical_records_are_small_and_inline() {
         assert_eq!(std::mem::size_of::<Compact>(), 40);
         assert_eq!(
-            std::mem::size_of::<StoredRecords>(),
+            std::mem::size_of::<CompactRecords>(),
             80,
             "two records, no tag"
         );
@@ -232,7 +232,7 @@ mod tests {
             24,
             "a URL costs one small box"
         );
-        let stored = StoredRecords::new(&[r.clone(), r.clone()]);
+        let stored = CompactRecords::new(&[r.clone(), r.clone()]);
         assert!(matches!(stored.0, Repr::Two(_)));
         assert_eq!(stored.to_records(), vec![r.clone(), r]);
     }
@@ -273,24 +273,24 @@ mod tests {
         for r in &odd {
             assert_eq!(&decode(&encode(r)), r, "{r:?}");
         }
-        let stored = StoredRecords::new(&odd);
+        let stored = CompactRecords::new(&odd);
         assert_eq!(stored.to_records(), odd);
         assert_eq!(stored.len(), odd.len());
-        assert!(StoredRecords::new(&[]).is_empty());
+        assert!(CompactRecords::new(&[]).is_empty());
     }
 
     #[test]
     fn encoding_is_canonical() {
         let a = typical("a9993e364706816aba3e25717850c26c9cd0d89d");
-        let stored = |r: &Record| StoredRecords::new(std::slice::from_ref(r));
+        let stored = |r: &Record| CompactRecords::new(std::slice::from_ref(r));
         let mut b = a.clone();
         assert_eq!(stored(&a), stored(&b));
         b.info.width = Some(65);
         assert_ne!(stored(&a), stored(&b));
         let upper = typical("A9993E364706816ABA3E25717850C26C9CD0D89D");
         assert_ne!(
-            StoredRecords::new(&[a]),
-            StoredRecords::new(&[upper]),
+            CompactRecords::new(&[a]),
+            CompactRecords::new(&[upper]),
             "case is kept"
         );
     }
