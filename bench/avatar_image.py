@@ -38,7 +38,8 @@ def photo() -> bytes:
     width, height = 4000, 3000
     gradient = Image.linear_gradient("L").resize((width, height))
     noise = Image.effect_noise((width, height), 40)
-    image = Image.merge("RGB", (gradient, noise, gradient.rotate(90).resize((width, height))))
+    turned = gradient.rotate(90).resize((width, height))
+    image = Image.merge("RGB", (gradient, noise, turned))
     exif = Image.Exif()
     exif[0x0112] = 1
     out = io.BytesIO()

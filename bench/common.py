@@ -1,29 +1,34 @@
 """Helpers shared by the bench orchestrator and its worker processes.
 
-Nothing here imports :mod:`aioxmpp_avatar` at module level, so the
-orchestrator never loads our implementation into its own process.
+Nothing here imports :mod:`aioxmpp_avatar` at module level: a worker
+measuring aioxmpp never loads it (worker.py reports whether it did).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import random
-import struct
-import zlib
+
+import aioxmpp.avatar  # registers the XEP-0084 namespaces
+from aioxmpp.utils import namespaces
+from PIL import Image, PngImagePlugin
 
 IMPLS = ("aioxmpp", "ours")
 
-NS_METADATA = "urn:xmpp:avatar:metadata"
-NS_DATA = "urn:xmpp:avatar:data"
+NS_METADATA = namespaces.xep0084_metadata
+NS_DATA = namespaces.xep0084_data
 
 
 def service_class(impl: str):
     """The AvatarService class of `impl` ("aioxmpp" or "ours")."""
     if impl == "aioxmpp":
-        import aioxmpp.avatar
-
-        return aioxmpp.avatar.AvatarService
+        cls = aioxmpp.avatar.AvatarService
+        # aioxmpp_avatar.install() would make it ours (the Prosody jobs import
+        # the package for aioxmpp_avatar.testing, but never install it).
+        assert cls.__module__ == "aioxmpp.avatar.service", cls
+        return cls
     if impl == "ours":
         import aioxmpp_avatar
 
@@ -34,8 +39,6 @@ def service_class(impl: str):
 def avatar_set_class(impl: str):
     """The AvatarSet class of `impl`."""
     if impl == "aioxmpp":
-        import aioxmpp.avatar
-
         return aioxmpp.avatar.AvatarSet
     import aioxmpp_avatar
 
@@ -56,34 +59,27 @@ def rss_bytes() -> int:
 # -- PNG images ---------------------------------------------------------------
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(data))
-        + kind
-        + data
-        + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    )
+def _encode(image: Image.Image, **options) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG", **options)
+    return out.getvalue()
 
 
 def make_png(width: int, height: int, seed: int, *, size: int | None = None) -> bytes:
     """A valid 8-bit RGB PNG of random pixels (so it does not compress and
-    every seed gives a different image). With `size`, a private ancillary
-    chunk pads the file to exactly `size` bytes."""
+    every seed gives a different image), drawn with Pillow. With `size`, a
+    private ancillary chunk pads the file to exactly `size` bytes."""
     rng = random.Random(seed)
-    row = 3 * width
-    raw = b"".join(b"\x00" + rng.randbytes(row) for _ in range(height))
-    head = (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + _chunk(b"IDAT", zlib.compress(raw, 1))
-    )
-    tail = _chunk(b"IEND", b"")
+    image = Image.frombytes("RGB", (width, height), rng.randbytes(3 * width * height))
+    png = _encode(image)
     if size is None:
-        return head + tail
-    pad = size - len(head) - len(tail) - 12
+        return png
+    pad = size - len(png) - 12  # a chunk: length, type, data, CRC
     if pad < 0:
         raise ValueError(f"image of {width}x{height} is already above {size} bytes")
-    return head + _chunk(b"bnCh", b"\x00" * pad) + tail
+    padding = PngImagePlugin.PngInfo()
+    padding.add(b"bnCh", b"\x00" * pad)
+    return _encode(image, pnginfo=padding)
 
 
 def sha1_hex(data: bytes) -> str:

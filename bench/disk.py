@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from test_service_unit import ALICE, PNG, Env, data_result, info  # noqa: E402
+from support.service_env import ALICE, PNG, Env, data_result, info  # noqa: E402
 
 MIB = 1024 * 1024
 

@@ -7,8 +7,9 @@ distinct PNG avatar for it (with aioxmpp's own service, outside any timed
 part). The workers then log the observer in, one implementation per
 process, against the same server and accounts.
 
-The Prosody launcher is loaded from the source tree by file path, so a
-worker measuring aioxmpp never imports :mod:`aioxmpp_avatar`.
+The server is :mod:`aioxmpp_avatar.testing`'s, started by the orchestrator;
+the workers build their clients with aioxmpp alone, so a worker measuring
+aioxmpp never imports :mod:`aioxmpp_avatar`.
 """
 
 from __future__ import annotations
@@ -17,32 +18,22 @@ import asyncio
 import collections
 import datetime
 import hashlib
-import importlib.util
+import importlib
 import os
 import secrets
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 from common import NS_DATA, NS_METADATA, make_png, service_class
 
-ROOT = Path(__file__).resolve().parent.parent
 CONNECT_TIMEOUT = 30.0
 STEP_TIMEOUT = 120.0
 
 
 def load_prosody():
-    """:mod:`aioxmpp_avatar._prosody`, loaded by file path."""
-    name = "_bench_prosody"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = ROOT / "python" / "aioxmpp_avatar" / "_prosody.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    """:mod:`aioxmpp_avatar.testing`, imported only by the orchestrator (this
+    module is imported by the workers too)."""
+    return importlib.import_module("aioxmpp_avatar.testing")
 
 
 # -- environment (run once by the orchestrator) -------------------------------
@@ -192,14 +183,18 @@ async def _settle(seen, expected, timeout, quiet):
 
 
 def _observer_client(env, impl, *, image_directory=None, cache_size=1000):
-    import aioxmpp
+    import aioxmpp.connector
 
-    prosody = load_prosody()
-    client = prosody.make_client(
-        env["observer"]["jid"],
-        env["observer"]["password"],
-        host=env["host"],
-        port=env["port"],
+    # As aioxmpp_avatar.testing.make_client, which the worker must not import:
+    # the password offered once, TLS not required, only the test server.
+    client = aioxmpp.Client(
+        aioxmpp.JID.fromstr(env["observer"]["jid"]),
+        aioxmpp.make_security_layer(env["observer"]["password"])._replace(
+            tls_required=False
+        ),
+        override_peer=[
+            (env["host"], env["port"], aioxmpp.connector.STARTTLSConnector())
+        ],
     )
     svc = client.summon(service_class(impl))
     svc.metadata_cache_size = cache_size

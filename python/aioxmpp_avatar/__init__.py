@@ -16,7 +16,7 @@ import aioxmpp.avatar
 import aioxmpp.avatar.service
 
 from . import service
-from ._core import __version__
+from ._core import __version__ as __version__
 from .service import *  # noqa: F403 - the public names, listed in service.__all__
 
 __all__ = [*service.__all__, "install", "installed", "uninstall"]

@@ -9,11 +9,11 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence
 
+from .cli import main as cli_main
+
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Run the CLI and exit with its exit code."""
-    from .cli import main as cli_main
-
     sys.exit(cli_main(argv))
 
 

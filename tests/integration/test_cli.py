@@ -1,0 +1,202 @@
+"""The command line tool (``python -m aioxmpp_avatar``) run in
+subprocesses against the session's throwaway Prosody."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import subprocess
+import sys
+
+from aioxmpp_avatar.cli import errors
+from support.cli import (
+    RUN_TIMEOUT,
+    assert_one_line_error,
+    cli_env,
+    run_cli,
+    server_args,
+    stop,
+)
+from support.images import make_png
+
+
+def write_png(path, *args, **kwargs):
+    data = make_png(*args, **kwargs)
+    path.write_bytes(data)
+    return data
+
+
+def test_set_then_get(prosody, make_account, tmp_path):
+    account = make_account()
+    image = write_png(tmp_path / "in.png", 48, 40, (20, 150, 150))
+    image_id = hashlib.sha1(image).hexdigest()
+
+    result = run_cli(*server_args(prosody), "set", str(tmp_path / "in.png"),
+                     env=cli_env(account))
+    assert result.returncode == 0, result.stderr
+    assert image_id in result.stdout and "48x40" in result.stdout
+
+    # options after the command work too
+    out = tmp_path / "out.png"
+    result = run_cli("get", "-o", str(out), *server_args(prosody), env=cli_env(account))
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == image
+    assert f"chosen: {image_id}" in result.stdout
+    assert "verified" in result.stdout
+    assert result.stderr == ""
+
+    # without -o: a summary; "-": the image on stdout
+    result = run_cli(*server_args(prosody), "get", account.jid, env=cli_env(account))
+    assert result.returncode == 0, result.stderr
+    assert "PNG 48x40" in result.stdout and "SHA-1 verified" in result.stdout
+    raw = subprocess.run(
+        [sys.executable, "-m", "aioxmpp_avatar", *server_args(prosody), "get",
+         "-o", "-"],
+        env=cli_env(account), capture_output=True, timeout=RUN_TIMEOUT,
+        stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    assert raw.returncode == 0 and raw.stdout == image
+    assert b"verified" in raw.stderr
+
+
+def test_access_model_for_non_contacts(prosody, make_account, tmp_path):
+    owner, stranger = make_account.many(2)
+    write_png(tmp_path / "a.png", 16, 16, (130, 60, 190))
+    args = server_args(prosody)
+    assert run_cli(*args, "set", str(tmp_path / "a.png"),
+                   env=cli_env(owner)).returncode == 0
+    result = run_cli(*args, "get", owner.jid, env=cli_env(stranger))
+    assert_one_line_error(result, errors.EXIT_REFUSED, "forbidden", owner.jid)
+
+    result = run_cli(*args, "set", str(tmp_path / "a.png"), "--access-model", "open",
+                     env=cli_env(owner))
+    assert result.returncode == 0, result.stderr
+    assert "access model open" in result.stdout
+    result = run_cli(*args, "get", owner.jid, env=cli_env(stranger))
+    assert result.returncode == 0, result.stderr
+    assert "SHA-1 verified" in result.stdout
+
+
+def test_get_without_avatar(prosody, make_account):
+    account = make_account()
+    result = run_cli(*server_args(prosody), "get", env=cli_env(account))
+    assert_one_line_error(result, errors.EXIT_NO_AVATAR, account.jid, "no avatar")
+
+
+def test_wrong_password(prosody, make_account):
+    account = make_account()
+    result = run_cli(*server_args(prosody), "get",
+                     env=cli_env(account, password="not-" + account.password))
+    assert_one_line_error(
+        result, errors.EXIT_AUTH, "authentication failed", account.jid
+    )
+
+
+def test_tls_required_without_allow_plaintext(prosody, make_account):
+    account = make_account()
+    result = run_cli("--host", "127.0.0.1", "--port", str(prosody.port), "get",
+                     env=cli_env(account))
+    assert_one_line_error(result, errors.EXIT_CONNECT, "TLS", "--allow-plaintext")
+
+
+def test_disable_and_wipe(prosody, make_account, tmp_path):
+    account = make_account()
+    write_png(tmp_path / "a.png", 8, 8, (40, 160, 70))
+    args = server_args(prosody)
+    env = cli_env(account)
+    for command, says in (("disable", "disabled"), ("wipe", "wiped")):
+        assert run_cli(*args, "set", str(tmp_path / "a.png"), env=env).returncode == 0
+        result = run_cli(*args, command, env=env)
+        assert result.returncode == 0, result.stderr
+        assert says in result.stdout
+        assert_one_line_error(run_cli(*args, "get", env=env), errors.EXIT_NO_AVATAR)
+
+
+async def _read_until(stream, needle, timeout):
+    seen = []
+
+    async def scan():
+        while True:
+            line = await stream.readline()
+            if not line:
+                raise AssertionError(f"EOF before {needle!r}: {seen}")
+            seen.append(line.decode())
+            if needle in seen[-1]:
+                return seen
+
+    return await asyncio.wait_for(scan(), timeout)
+
+
+async def _run_async(*args, env):
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aioxmpp_avatar", *args, env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_watch_prints_changes(prosody, make_account, mutual_pair, tmp_path):
+    alice, bob = make_account.many(2)
+    await mutual_pair(accounts=(alice, bob))
+    image = write_png(tmp_path / "a.png", 24, 24, (240, 130, 30))
+    image_id = hashlib.sha1(image).hexdigest()
+    args = server_args(prosody)
+
+    watcher = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aioxmpp_avatar", *args, "watch", alice.jid,
+        "--count", "3", "--duration", "20",
+        env=cli_env(bob), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, start_new_session=True,
+    )
+    try:
+        err = await _read_until(watcher.stderr, "watching", RUN_TIMEOUT)
+        assert any("fetching current avatars: 1/1" in line for line in err)
+        rc, out, err = await _run_async(*args, "set", str(tmp_path / "a.png"),
+                                        env=cli_env(alice))
+        assert rc == 0, err
+        rc, out, err = await _run_async(*args, "disable", env=cli_env(alice))
+        assert rc == 0, err
+        out, err = await asyncio.wait_for(watcher.communicate(), RUN_TIMEOUT)
+    finally:
+        if watcher.returncode is None:
+            watcher.kill()
+            await watcher.wait()
+    assert watcher.returncode == 0, err
+    lines = out.decode().splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0].endswith(f"{alice.jid} no avatar")
+    assert re.search(
+        rf" {re.escape(alice.jid)} ids={image_id} types=image/png sizes={len(image)}"
+        r" dims=24x24 via=pep$",
+        lines[1],
+    ), lines[1]
+    assert lines[2].endswith(f"{alice.jid} no avatar")
+    assert "Traceback" not in err.decode()
+
+
+def test_watch_stops_on_sigint(prosody, make_account):
+    account = make_account()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aioxmpp_avatar", *server_args(prosody), "watch"],
+        env=cli_env(account), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        line = ""
+        while "watching" not in line:  # bounded by the CLI's own --timeout
+            line = proc.stderr.readline()
+            assert line, "watch ended early"
+        proc.send_signal(2)  # SIGINT
+        out, err = proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        stop(proc)
+    assert proc.returncode == 0
+    assert "stopped" in err and "Traceback" not in err
