@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Run every check and test on a fresh machine: installs what is needed
-# (dev/setup.sh), then Rust format/lint/unit tests, ruff, the type stubs'
-# agreement with the built module, and pytest (unit, parity, CLI
-# and integration tests against a throwaway Prosody on 127.0.0.1).
+# (dev/setup.sh), then Rust format/lint/unit tests, a short fuzzing run
+# of every target (when nightly and cargo-fuzz are there), ruff, mypy
+# --strict, the type stubs' agreement with the built module, and pytest
+# (unit tests, then integration tests against a throwaway Prosody on
+# 127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash dev/setup.sh
@@ -14,8 +16,12 @@ echo "== cargo clippy"
 cargo clippy --all-targets -q -- -D warnings
 echo "== cargo test"
 cargo test -q
+echo "== cargo fuzz (dev/fuzz.sh: 10 s per target; skipped without nightly and cargo-fuzz)"
+bash dev/fuzz.sh --if-available 10
 echo "== ruff"
 ruff check .
+echo "== mypy --strict (the package; settings in pyproject.toml)"
+python -m mypy
 echo "== stubtest (python/aioxmpp_avatar/_core.pyi against the built module)"
 python -m mypy.stubtest aioxmpp_avatar._core
 echo "== pytest"
