@@ -32,7 +32,7 @@ def test_set_then_get(prosody, make_account, tmp_path):
     image = write_png(tmp_path / "in.png", 48, 40, (20, 150, 150))
     image_id = hashlib.sha1(image).hexdigest()
 
-    result = run_cli(*server_args(prosody), "set", str(tmp_path / "in.png"),
+    result = run_cli(*server_args(prosody), "set", "--as-is", str(tmp_path / "in.png"),
                      env=cli_env(account))
     assert result.returncode == 0, result.stderr
     assert image_id in result.stdout and "48x40" in result.stdout
@@ -113,6 +113,27 @@ def test_disable_and_wipe(prosody, make_account, tmp_path):
         assert_one_line_error(run_cli(*args, "get", env=env), errors.EXIT_NO_AVATAR)
 
 
+def test_set_normalises_any_photo_by_default(prosody, make_account, tmp_path):
+    from PIL import Image
+
+    account = make_account()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo = Image.new("RGB", (400, 300), (200, 30, 30))
+    photo.save(tmp_path / "me.jpg", "JPEG", exif=exif.tobytes())
+    result = run_cli(*server_args(prosody), "set", str(tmp_path / "me.jpg"),
+                     "--max-size", "64", env=cli_env(account))
+    assert result.returncode == 0, result.stderr
+    assert "JPEG 400x300" in result.stdout and "-> PNG 64x64" in result.stdout
+    assert "rotated upright; removed EXIF" in result.stdout
+    out = tmp_path / "out.png"
+    result = run_cli(*server_args(prosody), "get", "-o", str(out), env=cli_env(account))
+    assert result.returncode == 0, result.stderr
+    published = Image.open(out)
+    assert (published.format, published.size) == ("PNG", (64, 64))
+    assert not published.getexif()
+
+
 async def _read_until(stream, needle, timeout):
     seen = []
 
@@ -159,8 +180,8 @@ async def test_watch_prints_changes(prosody, make_account, mutual_pair, tmp_path
     try:
         err = await _read_until(watcher.stderr, "watching", RUN_TIMEOUT)
         assert any("fetching current avatars: 1/1" in line for line in err)
-        rc, out, err = await _run_async(*args, "set", str(tmp_path / "a.png"),
-                                        env=cli_env(alice))
+        rc, out, err = await _run_async(
+            *args, "set", "--as-is", str(tmp_path / "a.png"), env=cli_env(alice))
         assert rc == 0, err
         rc, out, err = await _run_async(*args, "disable", env=cli_env(alice))
         assert rc == 0, err

@@ -76,6 +76,24 @@ async def test_publish_and_read_back_own_and_contact(mutual_pair):
         assert await metadata[0].get_image_bytes() == png
 
 
+async def test_a_photo_from_from_image_reaches_a_contact_verified(mutual_pair):
+    import io
+
+    from PIL import Image
+
+    a, b = await mutual_pair(services=[AvatarService])
+    photo = io.BytesIO()
+    Image.new("RGB", (640, 480), (10, 120, 200)).save(photo, "JPEG", quality=90)
+    avatar_set = await asyncio.to_thread(AvatarSet.from_image, photo.getvalue())
+    [seen_by_b] = await publish_and_wait(a, [b], avatar_set)
+    [descriptor] = seen_by_b
+    assert (descriptor.mime_type, descriptor.width, descriptor.height) == (
+        "image/png", 192, 192)
+    data = await asyncio.wait_for(descriptor.get_image_bytes(), WAIT)
+    assert data == avatar_set.image_bytes
+    assert sha1(data) == descriptor.normalized_id == avatar_set.png_id
+
+
 async def test_notifications_on_publish_disable_and_wipe(mutual_pair):
     a, b = await mutual_pair(services=[AvatarService])
     svc_a, svc_b = a.summon(AvatarService), b.summon(AvatarService)

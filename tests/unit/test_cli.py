@@ -117,13 +117,14 @@ def test_set_refuses_non_png_and_unreadable_files(tmp_path):
     args = ["--host", "127.0.0.1", "--port", str(closed_port()), "--allow-plaintext"]
     text = tmp_path / "avatar.png"
     text.write_bytes(b"GIF89a not really an image")
-    result = run_cli(*args, "set", str(text), env=env)
+    result = run_cli(*args, "set", "--as-is", str(text), env=env)
     assert_one_line_error(result, errors.EXIT_FILE, "not a PNG", str(text))
 
     truncated = tmp_path / "truncated.png"
     truncated.write_bytes(PNG_SIGNATURE + b"\0\0")
     assert_one_line_error(
-        run_cli(*args, "set", str(truncated), env=env), errors.EXIT_FILE, "IHDR"
+        run_cli(*args, "set", "--as-is", str(truncated), env=env), errors.EXIT_FILE,
+        "IHDR"
     )
 
     missing = tmp_path / "missing.png"
@@ -132,6 +133,25 @@ def test_set_refuses_non_png_and_unreadable_files(tmp_path):
 
     result = run_cli(*args, "set", str(tmp_path), env=env)  # a directory
     assert_one_line_error(result, errors.EXIT_FILE, "cannot read")
+
+
+def test_set_says_why_an_image_cannot_be_normalised(tmp_path):
+    env = cli_env(XMPP_JID="a@localhost", XMPP_PASSWORD="pw")
+    args = ["--host", "127.0.0.1", "--port", str(closed_port()), "--allow-plaintext"]
+    broken = tmp_path / "broken.gif"
+    broken.write_bytes(b"GIF89a\x0a\x00\x0a\x00")  # a header, then nothing
+    assert_one_line_error(run_cli(*args, "set", str(broken), env=env),
+                          errors.EXIT_FILE, "broken or truncated GIF", str(broken))
+    text = tmp_path / "notes.txt"
+    text.write_bytes(b"hello")
+    assert_one_line_error(run_cli(*args, "set", str(text), env=env),
+                          errors.EXIT_FILE, "expected PNG, JPEG, WebP or GIF")
+    assert_one_line_error(
+        run_cli(*args, "set", str(text), "--max-size", "8", env=env),
+        errors.EXIT_FILE, "max_size must be from 32")
+    assert_one_line_error(
+        run_cli(*args, "set", "--as-is", "--max-bytes", "10", str(text), env=env),
+        errors.EXIT_USAGE, "--max-bytes cannot be used with --as-is")
 
 
 def test_get_output_into_missing_directory(tmp_path):

@@ -190,9 +190,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = command(
-        "set", "publish a PNG file as your avatar", commands.set_, commands.check_set
+        "set",
+        "publish an image file (PNG, JPEG, WebP, GIF) as your avatar: made"
+        " square, small and free of metadata unless --as-is",
+        commands.set_,
+        commands.check_set,
     )
     p.add_argument("file", metavar="FILE")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument(
+        "--max-size", type=_positive_int, metavar="PIXELS",
+        help="largest side of the published PNG (default 192)",
+    )
+    size.add_argument(
+        "--as-is", action="store_true",
+        help="publish FILE unchanged (it must be a PNG)",
+    )
+    p.add_argument(
+        "--max-bytes", type=_positive_int, metavar="BYTES",
+        help="largest published PNG, shrunk to fit (default 98304; not with"
+        " --as-is)",
+    )
     p.add_argument(
         "--access-model",
         choices=("open", "presence"),

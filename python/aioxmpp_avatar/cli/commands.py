@@ -23,6 +23,7 @@ from .errors import (
     EXIT_FILE,
     EXIT_NO_AVATAR,
     EXIT_OK,
+    EXIT_USAGE,
     CliError,
     connect_error,
     guarded,
@@ -134,15 +135,20 @@ async def get(args: argparse.Namespace, settings: ConnectionSettings) -> int:
 # -- set -------------------------------------------------------------------------
 
 
-def load_png(path: str) -> Tuple[bytes, int, int]:
-    """The bytes and size of the PNG file at `path`."""
+def read_file(path: str) -> bytes:
+    """The bytes of the file at `path`."""
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return f.read()
     except OSError as exc:
         raise CliError(
             EXIT_FILE, f"cannot read {path}: {exc.strerror or exc}"
         ) from None
+
+
+def load_png(path: str) -> Tuple[bytes, int, int]:
+    """The bytes and size of the PNG file at `path`."""
+    data = read_file(path)
     if not data.startswith(PNG_SIGNATURE):
         raise CliError(
             EXIT_FILE,
@@ -157,18 +163,34 @@ def load_png(path: str) -> Tuple[bytes, int, int]:
 
 
 def check_set(args: argparse.Namespace) -> None:
-    args.png = load_png(args.file)
+    """Build the avatar set from FILE before connecting: normalised by
+    AvatarSet.from_image, or with --as-is the PNG unchanged."""
+    if args.as_is:
+        if args.max_bytes is not None:
+            raise CliError(EXIT_USAGE, "--max-bytes cannot be used with --as-is")
+        data, width, height = load_png(args.file)
+        avatar_set = AvatarSet()
+        try:
+            avatar_set.add_avatar_image(
+                "image/png", image_bytes=data, width=width, height=height
+            )
+        except AvatarSetError as exc:
+            raise CliError(EXIT_FILE, f"{args.file}: {exc}") from None
+        args.what = f"PNG {width}x{height}, {len(data)} bytes, as is"
+    else:
+        limits = {name: value for name, value in
+                  (("max_size", args.max_size), ("max_bytes", args.max_bytes))
+                  if value is not None}
+        try:
+            avatar_set = AvatarSet.from_image(read_file(args.file), **limits)
+        except AvatarSetError as exc:
+            raise CliError(EXIT_FILE, f"{args.file}: {exc}") from None
+        args.what = str(avatar_set.conversion)
+    args.avatar_set = avatar_set
 
 
 async def set_(args: argparse.Namespace, settings: ConnectionSettings) -> int:
-    data, width, height = args.png
-    avatar_set = AvatarSet()
-    try:
-        avatar_set.add_avatar_image(
-            "image/png", image_bytes=data, width=width, height=height
-        )
-    except AvatarSetError as exc:
-        raise CliError(EXIT_FILE, f"{args.file}: {exc}") from None
+    avatar_set = args.avatar_set
     async with session(settings) as (client, avatar):
         await guarded(
             avatar.publish_avatar_set(avatar_set, access_model=args.access_model),
@@ -178,8 +200,8 @@ async def set_(args: argparse.Namespace, settings: ConnectionSettings) -> int:
         who = client.local_jid.bare()
     access = args.access_model or "unchanged (server default for a new node)"
     print(
-        f"published avatar {avatar_set.png_id} for {who}: PNG {width}x{height},"
-        f" {len(data)} bytes, access model {access}",
+        f"published avatar {avatar_set.png_id} for {who}: {args.what};"
+        f" access model {access}",
         flush=True,
     )
     return EXIT_OK
