@@ -9,8 +9,9 @@ use crate::model::AvatarInfo;
 
 /// An integer field as it arrived: absent, a number, or something that is
 /// not a usable integer (not numeric, or beyond 128 bits).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RawInt {
+    #[default]
     Absent,
     Value(i128),
     Invalid,
@@ -25,6 +26,37 @@ pub struct RawInfo<'a> {
     pub width: RawInt,
     pub height: RawInt,
     pub url: Option<&'a str>,
+}
+
+/// A received `<info/>` entry with its text owned (what a binding reads
+/// off the wire before validating); [`ReceivedInfo::raw`] borrows it.
+#[derive(Clone, Debug, Default)]
+pub struct ReceivedInfo {
+    pub id: Option<String>,
+    pub mime_type: Option<String>,
+    pub nbytes: RawInt,
+    pub width: RawInt,
+    pub height: RawInt,
+    pub url: Option<String>,
+}
+
+impl ReceivedInfo {
+    /// The entry as validation takes it.
+    pub fn raw(&self) -> RawInfo<'_> {
+        RawInfo {
+            id: self.id.as_deref(),
+            mime_type: self.mime_type.as_deref(),
+            nbytes: self.nbytes,
+            width: self.width,
+            height: self.height,
+            url: self.url.as_deref(),
+        }
+    }
+}
+
+/// Borrow every entry of one metadata item for validation.
+pub fn raws(infos: &[ReceivedInfo]) -> Vec<RawInfo<'_>> {
+    infos.iter().map(ReceivedInfo::raw).collect()
 }
 
 /// Why a received entry was dropped.

@@ -9,8 +9,8 @@ from typing_extensions import Self, disjoint_base
 
 __all__ = [
     "__version__",
+    "DEFAULT_MAX_IMAGE_BYTES",
     "normalize_id",
-    "sha1_hex",
     "means_no_avatar",
     "verify_image",
     "check_publishable",
@@ -34,27 +34,17 @@ __all__ = [
     "IntegrityError",
     "ImageTooLargeError",
     "ImageUnavailableError",
-    "DEFAULT_MAX_IMAGE_BYTES",
-    "DEFAULT_IMAGE_MEMORY_BUDGET",
-    "DEFAULT_IMAGE_DIRECTORY_BUDGET",
 ]
 
 #: The package version (Cargo.toml's, the one version source).
 __version__: str
 #: Largest image (in bytes) accepted by default when fetching and verifying.
 DEFAULT_MAX_IMAGE_BYTES: int
-#: Default memory budget (in bytes) of the verified image store.
-DEFAULT_IMAGE_MEMORY_BUDGET: int
-#: Default disk budget (in bytes) of an image directory.
-DEFAULT_IMAGE_DIRECTORY_BUDGET: int
 
 # --- functions -------------------------------------------------------------
 
 def normalize_id(id_: str) -> str:
     """Lowercase form of a hex SHA-1 id (ASCII letters only change)."""
-
-def sha1_hex(data: bytes) -> str:
-    """Lowercase hex SHA-1 of `data`, computed without holding the GIL."""
 
 def means_no_avatar(condition: str) -> bool:
     """Whether an XMPP error condition name means "this JID has no avatar"."""
@@ -401,8 +391,6 @@ class AvatarSession:
         """What to put into an outgoing presence: `(attach, photo hash)`."""
     def set_advertise(self, on: bool) -> Optional[int]:
         """Switch advertising; returns a rehash token when switched on."""
-    def start_rehash(self) -> int:
-        """Start recomputing our vCard hash; returns the token."""
     def is_current_rehash(self, token: int) -> bool:
         """Whether `token` is the rehash currently running."""
     def finish_rehash(self, token: int, photo: Optional[bytes]) -> None:

@@ -22,12 +22,6 @@ fn normalize_id(id_: &str) -> String {
     crate::ids::normalize_id(id_)
 }
 
-/// Lowercase hex SHA-1 of `data` (computed without holding the GIL).
-#[pyfunction]
-fn sha1_hex(py: Python<'_>, data: &[u8]) -> String {
-    py.detach(|| crate::ids::sha1_hex(data))
-}
-
 /// Whether an XMPP error condition (its local name, e.g.
 /// "item-not-found") means "this JID has no avatar" rather than a failure.
 #[pyfunction]
@@ -65,7 +59,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(normalize_id, m)?)?;
-    m.add_function(wrap_pyfunction!(sha1_hex, m)?)?;
     m.add_function(wrap_pyfunction!(means_no_avatar, m)?)?;
     m.add_function(wrap_pyfunction!(purge_fallback, m)?)?;
     m.add_function(wrap_pyfunction!(image_store::verify_image, m)?)?;
@@ -101,14 +94,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add(
         "DEFAULT_MAX_IMAGE_BYTES",
         crate::images::DEFAULT_MAX_IMAGE_BYTES,
-    )?;
-    m.add(
-        "DEFAULT_IMAGE_DIRECTORY_BUDGET",
-        crate::image_directory::DEFAULT_DISK_BUDGET,
-    )?;
-    m.add(
-        "DEFAULT_IMAGE_MEMORY_BUDGET",
-        crate::images::DEFAULT_MEMORY_BUDGET,
     )?;
     Ok(())
 }

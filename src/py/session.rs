@@ -15,12 +15,13 @@ use super::errors::{ImageTooLargeError, ImageUnavailableError};
 use super::image_store::ImageStore;
 use super::jid::{jid_key, jid_key_of, JidKey};
 use super::settings::{count_setting, seconds_setting, MAX_ENTRIES};
-use super::xso::{raws, Infos};
+use super::xso::Infos;
 use crate::cache::{RequestToken, Stored};
 use crate::ids::sha1_hex;
 use crate::model::{Record, SourceKind};
 use crate::own_vcard::{Advertisement, RehashToken};
 use crate::session::{self as core, Presence, VCardAnswer};
+use crate::validate::raws;
 
 /// Per-connection avatar state of one `AvatarService`.
 #[pyclass(module = "aioxmpp_avatar._core")]
@@ -433,11 +434,6 @@ impl AvatarSession {
     /// Switch advertising; returns a rehash token when switched on.
     fn set_advertise(&mut self, on: bool) -> Option<u64> {
         self.session.vcard.set_advertise(on).map(|t| t.0)
-    }
-
-    /// Start recomputing our vCard hash; returns the token.
-    fn start_rehash(&mut self) -> u64 {
-        self.session.vcard.start_rehash(None).0
     }
 
     /// Whether `token` is the rehash currently running.

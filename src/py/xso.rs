@@ -13,17 +13,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
 
-use crate::validate::{RawInfo, RawInt};
-
-/// The fields of one received `<info/>`, owned.
-pub struct ReceivedInfo {
-    id: Option<String>,
-    mime_type: Option<String>,
-    nbytes: RawInt,
-    width: RawInt,
-    height: RawInt,
-    url: Option<String>,
-}
+use crate::validate::{RawInt, ReceivedInfo};
 
 /// aioxmpp's avatar XSO classes and the descriptors that key their parsed
 /// contents: `Info`'s six fields in the order id, type, bytes, width,
@@ -151,19 +141,6 @@ impl<'py> Infos<'py> {
     }
 }
 
-impl ReceivedInfo {
-    fn raw(&self) -> RawInfo<'_> {
-        RawInfo {
-            id: self.id.as_deref(),
-            mime_type: self.mime_type.as_deref(),
-            nbytes: self.nbytes,
-            width: self.width,
-            height: self.height,
-            url: self.url.as_deref(),
-        }
-    }
-}
-
 /// A string field; anything else counts as absent.
 fn text(value: &Option<Bound<'_, PyAny>>) -> Option<String> {
     // A cast, not `extract`: a failed extract builds a Python exception,
@@ -186,8 +163,4 @@ fn int(value: &Option<Bound<'_, PyAny>>) -> RawInt {
                 .unwrap_or(RawInt::Invalid),
         },
     }
-}
-
-pub fn raws(infos: &[ReceivedInfo]) -> Vec<RawInfo<'_>> {
-    infos.iter().map(ReceivedInfo::raw).collect()
 }
