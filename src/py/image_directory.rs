@@ -82,18 +82,18 @@ impl ImageDirectory {
     /// Counters of the directory's work.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.0.stats();
-        let d = PyDict::new(py);
-        for (name, value) in [
-            ("image_disk_hits", s.disk_hits),
-            ("image_files_written", s.files_written),
-            ("image_files_refused", s.files_refused),
-            ("corrupt_files_removed", s.corrupt_files_removed),
-            ("image_disk_evictions", s.disk_evictions),
-            ("stale_temp_files_removed", s.stale_temp_files_removed),
-            ("disk_errors", s.disk_errors),
-        ] {
-            d.set_item(name, value)?;
-        }
+        let d = super::counters(
+            py,
+            &[
+                ("image_disk_hits", s.disk_hits),
+                ("image_files_written", s.files_written),
+                ("image_files_refused", s.files_refused),
+                ("corrupt_files_removed", s.corrupt_files_removed),
+                ("image_disk_evictions", s.disk_evictions),
+                ("stale_temp_files_removed", s.stale_temp_files_removed),
+                ("disk_errors", s.disk_errors),
+            ],
+        )?;
         Ok(d)
     }
 }

@@ -80,16 +80,16 @@ impl ImageStore {
     /// Counters of the store's work.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let i = self.0.stats();
-        let d = PyDict::new(py);
-        for (name, value) in [
-            ("image_memory_hits", i.memory_hits),
-            ("image_misses", i.misses),
-            ("bytes_verified", i.bytes_verified),
-            ("integrity_failures", i.integrity_failures),
-            ("image_evictions", i.evictions),
-        ] {
-            d.set_item(name, value)?;
-        }
+        let d = super::counters(
+            py,
+            &[
+                ("image_memory_hits", i.memory_hits),
+                ("image_misses", i.misses),
+                ("bytes_verified", i.bytes_verified),
+                ("integrity_failures", i.integrity_failures),
+                ("image_evictions", i.evictions),
+            ],
+        )?;
         d.set_item("image_memory_used", self.0.memory_used())?;
         Ok(d)
     }

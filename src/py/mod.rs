@@ -15,6 +15,18 @@ mod session;
 mod settings;
 mod xso;
 
+/// A `stats()` dict: counter names and values.
+pub(crate) fn counters<'py>(
+    py: Python<'py>,
+    counters: &[(&str, u64)],
+) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let d = pyo3::types::PyDict::new(py);
+    for (name, value) in counters {
+        d.set_item(name, value)?;
+    }
+    Ok(d)
+}
+
 /// Lowercase form of a hex SHA-1 id, for comparison and caching (ASCII
 /// letters only change).
 #[pyfunction]

@@ -530,21 +530,21 @@ impl AvatarSession {
     /// Counters of the work done so far.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.session.stats;
-        let d = PyDict::new(py);
-        for (name, value) in [
-            ("cache_hits", s.cache_hits),
-            ("cache_misses", s.cache_misses),
-            ("iq_metadata", s.iq_metadata),
-            ("iq_data", s.iq_data),
-            ("iq_vcard", s.iq_vcard),
-            ("requests_coalesced", s.requests_coalesced),
-            ("negative_cache_hits", s.negative_cache_hits),
-            ("infos_dropped", s.infos_dropped),
-            ("presence_hashes_ignored", s.presence_hashes_ignored),
-            ("metadata_evictions", self.session.cache.evictions),
-        ] {
-            d.set_item(name, value)?;
-        }
+        let d = super::counters(
+            py,
+            &[
+                ("cache_hits", s.cache_hits),
+                ("cache_misses", s.cache_misses),
+                ("iq_metadata", s.iq_metadata),
+                ("iq_data", s.iq_data),
+                ("iq_vcard", s.iq_vcard),
+                ("requests_coalesced", s.requests_coalesced),
+                ("negative_cache_hits", s.negative_cache_hits),
+                ("infos_dropped", s.infos_dropped),
+                ("presence_hashes_ignored", s.presence_hashes_ignored),
+                ("metadata_evictions", self.session.cache.evictions),
+            ],
+        )?;
         d.set_item("cached_jids", self.session.cache.len())?;
         Ok(d)
     }
