@@ -12,10 +12,11 @@ pub const MAX_ENTRIES: u64 = u32::MAX as u64 - 1;
 
 /// An integer setting from `min` to `max`; anything else is a `ValueError`.
 pub fn count_setting(name: &str, value: &Bound<'_, PyAny>, min: u64, max: u64) -> PyResult<u64> {
-    let as_int = (!value.is_instance_of::<PyBool>())
-        .then(|| value.extract::<i128>().ok())
-        .flatten();
-    let Some(n) = as_int.filter(|_| value.is_instance_of::<PyInt>()) else {
+    // The type first: extracting from a float would convert it (with a
+    // DeprecationWarning on Python 3.9).
+    let is_int = value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>();
+    let as_int = is_int.then(|| value.extract::<i128>().ok()).flatten();
+    let Some(n) = as_int else {
         return Err(PyValueError::new_err(format!(
             "{name} must be an integer from {min} to {max}, got {}",
             value.repr()?
