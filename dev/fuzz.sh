@@ -33,8 +33,11 @@ elif ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     missing="cargo-fuzz (install it with: cargo install cargo-fuzz --locked)"
 fi
 if [ -n "$missing" ]; then
-    echo "fuzz: skipped, $missing is missing" >&2
-    [ "$if_available" = 1 ] && exit 0
+    if [ "$if_available" = 1 ]; then
+        echo "fuzz: skipped, $missing is missing" >&2
+        exit 0
+    fi
+    echo "fuzz: cannot run, $missing is missing" >&2
     exit 1
 fi
 
@@ -64,6 +67,13 @@ for target in "${build[@]}"; do
     fi
 done
 
+# The panic and its message (or the sanitizer's report), and where
+# libFuzzer wrote the input.
+report() {
+    { grep -E -A3 'panicked at|ERROR: AddressSanitizer' "$1" || tail -n 40 "$1"; } | head -n 20
+    grep -E 'Test unit written' "$1" || true
+}
+
 failed=()
 printf '%-12s %12s %8s %6s  %s\n' target executions cov secs result
 for target in "${targets[@]}"; do
@@ -72,8 +82,8 @@ for target in "${targets[@]}"; do
     if [ -d "$regressions" ] && [ -n "$(ls -A "$regressions")" ]; then
         # Replay the saved crashers: each must pass now.
         if ! cargo +nightly fuzz run "$target" "$regressions"/* -- -runs=1 >"$log" 2>&1; then
-            printf '%-12s %12s %8s %6s  %s\n' "$target" - - - "REGRESSION (see below)"
-            tail -n 40 "$log"
+            printf '%-12s %12s %8s %6s  %s\n' "$target" - - - "FAILS on $regressions"
+            report "$log"
             failed+=("$target")
             continue
         fi
@@ -88,7 +98,7 @@ for target in "${targets[@]}"; do
     secs=$(( $(date +%s) - start ))
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     [ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9]*\).*DONE.*/\1/p' "$log" | tail -n 1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2 || true)
     if [ "$status" = 0 ]; then
         result=ok
     else
@@ -97,12 +107,12 @@ for target in "${targets[@]}"; do
     fi
     printf '%-12s %12s %8s %6s  %s\n' "$target" "${execs:--}" "${cov:--}" "$secs" "$result"
     if [ "$status" != 0 ]; then
-        grep -E 'panicked at|^thread|ERROR: (libFuzzer|AddressSanitizer)|SUMMARY|Test unit written|Failing input' "$log" | head -n 20 || tail -n 40 "$log"
+        report "$log"
     fi
 done
 
 if [ ${#failed[@]} -gt 0 ]; then
-    echo "fuzz: crashes in: ${failed[*]} (inputs under fuzz/artifacts/)" >&2
+    echo "fuzz: failed: ${failed[*]} (crashing inputs are under fuzz/artifacts/)" >&2
     exit 1
 fi
 echo "fuzz: ${#targets[@]} targets, ${seconds}s each, no crash"

@@ -5,7 +5,8 @@
 //! equal exactly when their parts are equal as strings (absent and empty
 //! parts differ), equal keys hash alike, and a `HashMap` keyed by them
 //! behaves like one keyed by the part strings; `same_bare` compares
-//! localpart and domain and never holds for a server JID.
+//! localpart and domain and never holds for a server JID, and
+//! `is_other_resource_of` means the same account but not the same JID.
 #![no_main]
 
 use std::collections::hash_map::DefaultHasher;
@@ -107,6 +108,7 @@ fuzz_target!(|input: Input| {
             }
             let bare = pa.0.is_some() && pa.0 == pb.0 && pa.1 == pb.1;
             assert_eq!(a.same_bare(b), bare, "{pa:?} / {pb:?}");
+            assert_eq!(a.is_other_resource_of(b), bare && pa != pb);
         }
         assert_eq!(by_key.insert(a.clone(), i), by_parts.insert(pa, i));
     }

@@ -456,6 +456,7 @@ impl Harness {
                     jid.bare()
                 };
                 let had_pep = self.s.cache.has_pep(&k);
+                assert_eq!(self.s.needs_vcard_fallback(&k), !had_pep);
                 let token = self.s.begin_request(&k, require_fresh, disable_pep);
                 if require_fresh && !(disable_pep && had_pep) {
                     assert!(!self.s.cache.contains(&k));
