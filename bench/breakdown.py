@@ -7,7 +7,7 @@ Replays the same all-new notification sequence as the notify row (10k JIDs,
 
 - ``loop``: the bare loop calling a no-op function with the same arguments;
 - ``two signal hops``: an aioxmpp ``Signal`` whose handler fires a second
-  ``Signal`` with a no-op callback (the floor DESIGN §4 names);
+  ``Signal`` with a no-op callback (the floor under any aioxmpp service's handler);
 - ``service handler``: the service's ``_handle_pubsub_publish`` called
   directly (no incoming signal hop);
 - ``core call`` (ours only): ``AvatarSession.pep_notification`` alone;

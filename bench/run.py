@@ -506,7 +506,7 @@ HEADER = [
     "ours (median)",
     "ratio",
     "pairwise range",
-    "target (DESIGN §4)",
+    "target (bench/README.md)",
     "verdict",
 ]
 
@@ -614,7 +614,7 @@ def write_chart(summaries, path, log):
     ax.set_xlabel(
         "aioxmpp ÷ ours (higher is better for ours; hash: ours speed ÷ "
         "aioxmpp speed)\nbars: median of pairwise ratios, whiskers: "
-        "min–max, black tick: DESIGN §4 target",
+        "min–max, black tick: target",
         fontsize=8,
     )
     ax.set_title(
@@ -648,7 +648,7 @@ def write_report(
         f"({elapsed / 60:.1f} min). Each measurement ran in a fresh process, one "
         f"implementation per process, alternating aioxmpp, ours, aioxmpp, ours … "
         f"for {args.pairs} pair(s)"
-        + (" (**--quick**: tiny sizes, not the DESIGN workloads)" if args.quick else "")
+        + (" (**--quick**: tiny sizes, not the full workloads)" if args.quick else "")
         + ". Medians per implementation; the ratio is the median of the pairwise "
         "ratios (aioxmpp ÷ ours for times and sizes, so above 1× means ours is "
         "faster or smaller; for hash, ours' speed ÷ aioxmpp's speed), with the "
@@ -901,7 +901,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="tiny sizes (a smoke test, not the DESIGN workloads)",
+        help="tiny sizes (a smoke test, not the full workloads)",
     )
     parser.add_argument(
         "--out",

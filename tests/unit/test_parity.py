@@ -3,8 +3,9 @@
 Every test makes the same calls on aioxmpp's original implementation
 (``aioxmpp.avatar.service``) and on ours (``aioxmpp_avatar``) and compares
 the results, or the exception types. Where we deliberately do more
-(DESIGN.md §2, "beyond") the extension is tested explicitly: PNG width and
-height read from the header, hashable descriptors, a useful ``repr``.
+(README, "Where we differ from aioxmpp.avatar on purpose") the extension is
+tested explicitly: PNG width and height read from the header, hashable
+descriptors, a useful ``repr``.
 """
 
 from __future__ import annotations
