@@ -4,8 +4,9 @@
 # of every target (when nightly and cargo-fuzz are there), ruff, mypy
 # --strict, the type stubs' agreement with the built module, pytest (unit
 # tests, then integration tests against a throwaway Prosody on 127.0.0.1),
-# and the unit tests again on every other Python 3.9-3.13 found, against
-# the built wheel.
+# the release wheel and sdist built and checked once (dev/build-wheels.sh:
+# auditwheel, a fresh virtualenv, a smoke test), and the unit tests again on
+# every other Python 3.9-3.13 found, against that wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash dev/setup.sh
@@ -27,7 +28,7 @@ echo "== stubtest (python/aioxmpp_avatar/_core.pyi against the built module)"
 python -m mypy.stubtest aioxmpp_avatar._core
 echo "== pytest"
 python -m pytest -q -p no:cacheprovider "$@"
+echo "== the release wheel and sdist (dev/build-wheels.sh)"
+bash dev/build-wheels.sh
 echo "== the wheel on the other supported Pythons (dev/test-pythons.sh)"
-rm -rf target/test-wheel
-maturin build --release -q -o target/test-wheel
-bash dev/test-pythons.sh target/test-wheel/*.whl
+bash dev/test-pythons.sh dist/*.whl
