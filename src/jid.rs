@@ -7,6 +7,8 @@
 
 use std::hash::{Hash, Hasher};
 
+use crate::lru::{BucketSeed, Lookup, LruKey};
+
 /// A JID as a map key: localpart, domain and resource compared exactly.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JidKey {
@@ -26,6 +28,43 @@ const ABSENT: u32 = u32::MAX;
 impl Hash for JidKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
         state.write_u64(self.hash);
+    }
+}
+
+impl LruKey for JidKey {
+    fn bucket_hash(&self, seed: &BucketSeed) -> u64 {
+        seed.mix(self.hash)
+    }
+}
+
+/// A JID's parts borrowed from elsewhere (a Python `JID`): finds a
+/// [`JidKey`] in a map without building one.
+#[derive(Clone, Copy, Debug)]
+pub struct JidRef<'a> {
+    /// As [`JidKey::new`]'s: the same function of the parts.
+    pub hash: u64,
+    pub local: Option<&'a str>,
+    pub domain: &'a str,
+    pub resource: Option<&'a str>,
+}
+
+impl JidRef<'_> {
+    /// The owned key; `None` when a part is longer than 4 GiB.
+    pub fn to_key(&self) -> Option<JidKey> {
+        JidKey::new(self.local, self.domain, self.resource, self.hash)
+    }
+}
+
+impl Lookup<JidKey> for JidRef<'_> {
+    fn bucket_hash(&self, seed: &BucketSeed) -> u64 {
+        seed.mix(self.hash)
+    }
+
+    fn matches(&self, key: &JidKey) -> bool {
+        key.hash == self.hash
+            && key.domain() == self.domain
+            && key.local() == self.local
+            && key.resource() == self.resource
     }
 }
 
@@ -146,6 +185,27 @@ mod tests {
             (d.local(), d.domain(), d.resource()),
             (None, "ab", Some("c"))
         );
+    }
+
+    #[test]
+    fn borrowed_parts_find_exactly_their_key() {
+        let mut lru = crate::lru::Lru::new(10);
+        lru.insert(key(Some("root"), "x", None, 7), 1);
+        lru.insert(key(Some("潲瑯"), "x", None, 7), 2);
+        lru.insert(key(None, "rootx", None, 7), 3);
+        let find = |local, domain, resource| JidRef {
+            hash: 7,
+            local,
+            domain,
+            resource,
+        };
+        assert_eq!(lru.peek(&find(Some("root"), "x", None)), Some(&1));
+        assert_eq!(lru.peek(&find(Some("潲瑯"), "x", None)), Some(&2));
+        assert_eq!(lru.peek(&find(None, "rootx", None)), Some(&3));
+        assert_eq!(lru.peek(&find(Some("root"), "x", Some(""))), None);
+        assert_eq!(lru.peek(&find(Some("roo"), "tx", None)), None);
+        let r = find(Some("root"), "x", Some("r"));
+        assert_eq!(r.to_key(), Some(key(Some("root"), "x", Some("r"), 7)));
     }
 
     #[test]

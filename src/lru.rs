@@ -3,13 +3,83 @@
 //! Every piece of per-JID state in the core sits in one of these, so that a
 //! peer flooding us with new JIDs (MUC occupants, presences, notifications)
 //! can never grow memory beyond the configured capacity.
+//!
+//! Each key is stored once, in its slot; the index is a table of slot
+//! numbers. A hash only picks the bucket, equality of the keys decides, and
+//! an entry can be found through a borrowed stand-in ([`Lookup`]) without
+//! building the key.
 
-use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash, RandomState};
+
+use hashbrown::HashTable;
 
 /// Slot index; `u32` keeps the per-entry overhead small.
 type Slot = u32;
 const NIL: Slot = Slot::MAX;
+
+/// The random keys of one map's bucket hashes, so that a peer cannot aim
+/// keys at one bucket.
+pub struct BucketSeed {
+    sip: RandomState,
+    mix: (u64, u64),
+}
+
+impl BucketSeed {
+    fn new() -> Self {
+        let sip = RandomState::new();
+        let mix = (sip.hash_one(1u8), sip.hash_one(2u8) | 1);
+        Self { sip, mix }
+    }
+
+    /// A keyed hash of `value` (SipHash).
+    pub fn hash<T: Hash + ?Sized>(&self, value: &T) -> u64 {
+        self.sip.hash_one(value)
+    }
+
+    /// A keyed mix of a hash that is already well spread (a folded
+    /// multiply: every input bit reaches the low bits that pick a bucket).
+    pub fn mix(&self, hash: u64) -> u64 {
+        let product = u128::from(hash ^ self.mix.0) * u128::from(self.mix.1);
+        (product as u64) ^ ((product >> 64) as u64)
+    }
+}
+
+/// A key of an [`Lru`]: equal keys must have equal bucket hashes.
+pub trait LruKey: Eq {
+    /// The bucket hash of this key under the map's `seed`.
+    fn bucket_hash(&self, seed: &BucketSeed) -> u64;
+}
+
+impl LruKey for String {
+    fn bucket_hash(&self, seed: &BucketSeed) -> u64 {
+        seed.hash(self.as_str())
+    }
+}
+
+impl<K: LruKey> LruKey for (K, String) {
+    fn bucket_hash(&self, seed: &BucketSeed) -> u64 {
+        seed.mix(self.0.bucket_hash(seed) ^ seed.hash(self.1.as_str()))
+    }
+}
+
+/// Something that names an entry of an `Lru<K, _>`: the key itself, or a
+/// borrowed form of it with the same bucket hash.
+pub trait Lookup<K> {
+    /// Must equal `key.bucket_hash(seed)` for every key it matches.
+    fn bucket_hash(&self, seed: &BucketSeed) -> u64;
+    /// Whether this names `key`.
+    fn matches(&self, key: &K) -> bool;
+}
+
+impl<K: LruKey> Lookup<K> for K {
+    fn bucket_hash(&self, seed: &BucketSeed) -> u64 {
+        LruKey::bucket_hash(self, seed)
+    }
+
+    fn matches(&self, key: &K) -> bool {
+        self == key
+    }
+}
 
 #[derive(Clone, Copy)]
 struct Link {
@@ -20,7 +90,8 @@ struct Link {
 /// A map with a capacity in entries; inserting beyond it evicts the least
 /// recently used entry. `get` and `insert` count as use, `peek` does not.
 pub struct Lru<K, V> {
-    index: HashMap<K, Slot>,
+    index: HashTable<Slot>,
+    seed: BucketSeed,
     slots: Vec<Option<(K, V)>>,
     links: Vec<Link>,
     free: Vec<Slot>,
@@ -29,12 +100,13 @@ pub struct Lru<K, V> {
     capacity: usize,
 }
 
-impl<K: Hash + Eq + Clone, V> Lru<K, V> {
+impl<K: LruKey, V> Lru<K, V> {
     /// An empty map holding at most `capacity` entries (0 holds nothing;
     /// at most `u32::MAX - 1`).
     pub fn new(capacity: usize) -> Self {
         Self {
-            index: HashMap::new(),
+            index: HashTable::new(),
+            seed: BucketSeed::new(),
             slots: Vec::new(),
             links: Vec::new(),
             free: Vec::new(),
@@ -71,33 +143,39 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     }
 
     /// Whether `key` is present (does not count as use).
-    pub fn contains(&self, key: &K) -> bool {
-        self.index.contains_key(key)
+    pub fn contains<Q: Lookup<K> + ?Sized>(&self, key: &Q) -> bool {
+        self.find(key).is_some()
     }
 
     /// The value for `key`, marking it as most recently used.
-    pub fn get(&mut self, key: &K) -> Option<&mut V> {
-        let at = *self.index.get(key)?;
+    pub fn get<Q: Lookup<K> + ?Sized>(&mut self, key: &Q) -> Option<&mut V> {
+        self.get_entry(key).map(|(_, v)| v)
+    }
+
+    /// The stored key and the value for `key`, marking it as most recently
+    /// used.
+    pub fn get_entry<Q: Lookup<K> + ?Sized>(&mut self, key: &Q) -> Option<(&K, &mut V)> {
+        let at = self.find(key)?;
         self.move_to_front(at);
-        Some(self.value_mut(at))
+        self.slots[at as usize].as_mut().map(|(k, v)| (&*k, v))
     }
 
     /// The value for `key` without marking it as used.
-    pub fn peek(&self, key: &K) -> Option<&V> {
-        let at = *self.index.get(key)?;
+    pub fn peek<Q: Lookup<K> + ?Sized>(&self, key: &Q) -> Option<&V> {
+        let at = self.find(key)?;
         self.slots[at as usize].as_ref().map(|(_, v)| v)
     }
 
     /// The value for `key`, mutably, without marking it as used.
-    pub fn peek_mut(&mut self, key: &K) -> Option<&mut V> {
-        let at = *self.index.get(key)?;
+    pub fn peek_mut<Q: Lookup<K> + ?Sized>(&mut self, key: &Q) -> Option<&mut V> {
+        let at = self.find(key)?;
         Some(self.value_mut(at))
     }
 
     /// Insert or replace; returns the entry evicted to make room, if any.
     /// With capacity 0 nothing is kept and the new entry comes back.
     pub fn insert(&mut self, key: K, value: V) -> Option<(K, V)> {
-        if let Some(&at) = self.index.get(&key) {
+        if let Some(at) = self.find(&key) {
             *self.value_mut(at) = value;
             self.move_to_front(at);
             return None;
@@ -110,7 +188,8 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         } else {
             None
         };
-        let slot = Some((key.clone(), value));
+        let hash = key.bucket_hash(&self.seed);
+        let slot = Some((key, value));
         let at = match self.free.pop() {
             Some(at) => {
                 self.slots[at as usize] = slot;
@@ -133,13 +212,21 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
             }
         };
         self.link_front(at);
-        self.index.insert(key, at);
+        let (slots, seed) = (&self.slots, &self.seed);
+        self.index
+            .insert_unique(hash, at, |&s| Self::slot_hash(slots, seed, s));
         evicted
     }
 
     /// Remove `key`, returning its value.
-    pub fn remove(&mut self, key: &K) -> Option<V> {
-        let at = self.index.remove(key)?;
+    pub fn remove<Q: Lookup<K> + ?Sized>(&mut self, key: &Q) -> Option<V> {
+        let hash = key.bucket_hash(&self.seed);
+        let slots = &self.slots;
+        let found = self
+            .index
+            .find_entry(hash, |&s| key.matches(Self::key_at(slots, s)))
+            .ok()?;
+        let (at, _) = found.remove();
         Some(self.release(at).1)
     }
 
@@ -148,14 +235,17 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         if self.tail == NIL {
             return None;
         }
-        let (key, value) = self.release(self.tail);
-        self.index.remove(&key);
-        Some((key, value))
+        let at = self.tail;
+        let hash = Self::slot_hash(&self.slots, &self.seed, at);
+        if let Ok(found) = self.index.find_entry(hash, |&s| s == at) {
+            found.remove();
+        }
+        Some(self.release(at))
     }
 
     /// Forget everything (the capacity stays).
     pub fn clear(&mut self) {
-        self.index = HashMap::new();
+        self.index = HashTable::new();
         self.slots = Vec::new();
         self.links = Vec::new();
         self.free = Vec::new();
@@ -174,6 +264,21 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
             at = self.links[at as usize].next;
             Some((key, value))
         })
+    }
+
+    fn find<Q: Lookup<K> + ?Sized>(&self, key: &Q) -> Option<Slot> {
+        let hash = key.bucket_hash(&self.seed);
+        self.index
+            .find(hash, |&s| key.matches(Self::key_at(&self.slots, s)))
+            .copied()
+    }
+
+    fn key_at(slots: &[Option<(K, V)>], at: Slot) -> &K {
+        &slots[at as usize].as_ref().expect("live slot").0
+    }
+
+    fn slot_hash(slots: &[Option<(K, V)>], seed: &BucketSeed, at: Slot) -> u64 {
+        Self::key_at(slots, at).bucket_hash(seed)
     }
 
     fn value_mut(&mut self, at: Slot) -> &mut V {
@@ -219,7 +324,6 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

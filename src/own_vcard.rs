@@ -2,10 +2,8 @@
 //! in outgoing presence, when another of our resources interferes, and when
 //! our vCard must be fetched again to recompute the hash.
 
-use std::hash::Hash;
-
 use crate::ids::{is_sha1_hex, normalize_id};
-use crate::lru::Lru;
+use crate::lru::{Lru, LruKey};
 
 /// Most of our own other resources tracked for interference.
 pub const MAX_OWN_RESOURCES: usize = 256;
@@ -37,13 +35,13 @@ pub struct OwnVCard<K> {
     next_token: u64,
 }
 
-impl<K: Hash + Eq + Clone + Default> Default for OwnVCard<K> {
+impl<K: LruKey + Clone + Default> Default for OwnVCard<K> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<K: Hash + Eq + Clone + Default> OwnVCard<K> {
+impl<K: LruKey + Clone + Default> OwnVCard<K> {
     /// Advertising on, hash unknown.
     pub fn new() -> Self {
         Self {

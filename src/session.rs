@@ -5,9 +5,9 @@
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
-use crate::cache::{Entry, MetadataCache, RequestToken, Stored};
+use crate::cache::{Cached, MetadataCache, RequestToken, Stored};
 use crate::ids::{is_sha1_hex, sha1_hex};
-use crate::lru::Lru;
+use crate::lru::{Lookup, Lru, LruKey};
 use crate::model::{AvatarInfo, Record, SourceKind};
 use crate::own_vcard::{is_hash_or_empty, OwnVCard, RehashToken};
 use crate::validate::{valid_mime_type, validate_infos, RawInfo};
@@ -89,13 +89,13 @@ pub struct AvatarSession<K, V> {
     pub stats: Stats,
 }
 
-impl<K: Hash + Eq + Clone + Default, V> Default for AvatarSession<K, V> {
+impl<K: LruKey + Hash + Clone + Default, V> Default for AvatarSession<K, V> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<K: Hash + Eq + Clone + Default, V> AvatarSession<K, V> {
+impl<K: LruKey + Hash + Clone + Default, V> AvatarSession<K, V> {
     /// A session with aioxmpp's defaults.
     pub fn new() -> Self {
         Self {
@@ -250,7 +250,7 @@ impl<K: Hash + Eq + Clone + Default, V> AvatarSession<K, V> {
     }
 
     /// The cached entry for `key` (counted as a cache hit or miss).
-    pub fn cached(&mut self, key: &K) -> Option<&mut Entry<V>> {
+    pub fn cached<Q: Lookup<K> + ?Sized>(&mut self, key: &Q) -> Option<Cached<'_, V>> {
         let entry = self.cache.lookup(key);
         match entry {
             Some(_) => self.stats.cache_hits += 1,

@@ -6,7 +6,8 @@
 //! and moves anything unusual (mixed-case or non-hex ids, other MIME types,
 //! URLs, out-of-range numbers) into an optional side box. The encoding is
 //! lossless and canonical: equal records encode to equal bytes, so change
-//! detection compares the compact forms directly.
+//! detection compares the compact forms directly. Descriptors hold a
+//! [`CompactRecord`] too and decode a field only when it is read.
 
 use crate::ids::{hex_encode, sha1_digest_of, SHA1_LEN};
 use crate::model::Record;
@@ -24,7 +25,7 @@ const ID_UPPER: u8 = 1 << 3;
 
 /// Whatever does not fit the compact form: a URL (common for XEP-0084
 /// sources that are not in the data node), or rare values.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 struct Extra {
     url: Option<Box<str>>,
     rare: Option<Box<Rare>>,
@@ -32,7 +33,7 @@ struct Extra {
 
 /// Values a validated peer record never has: mixed-case or non-hex ids,
 /// unknown MIME types, numbers outside the schema's ranges.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 struct Rare {
     id: Option<Box<str>>,
     mime_type: Option<Box<str>>,
@@ -41,9 +42,9 @@ struct Rare {
     height: Option<i64>,
 }
 
-/// One record in 40 bytes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Compact {
+/// One record in 40 bytes; equal records encode to equal values.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CompactRecord {
     id: [u8; SHA1_LEN],
     nbytes: u32,
     width: u16,
@@ -63,15 +64,15 @@ pub struct CompactRecords(Repr);
 enum Repr {
     #[default]
     Empty,
-    One(Compact),
-    Two([Compact; 2]),
-    Many(Box<[Compact]>),
+    One(CompactRecord),
+    Two([CompactRecord; 2]),
+    Many(Box<[CompactRecord]>),
 }
 
 impl CompactRecords {
     /// Encode `records`.
     pub fn new(records: &[Record]) -> Self {
-        let mut compact = records.iter().map(encode);
+        let mut compact = records.iter().map(CompactRecord::new);
         Self(match records.len() {
             0 => Repr::Empty,
             1 => Repr::One(compact.next().expect("one")),
@@ -82,7 +83,12 @@ impl CompactRecords {
 
     /// Decode the records.
     pub fn to_records(&self) -> Vec<Record> {
-        self.as_slice().iter().map(decode).collect()
+        self.iter().map(CompactRecord::to_record).collect()
+    }
+
+    /// The records, compact.
+    pub fn iter(&self) -> std::slice::Iter<'_, CompactRecord> {
+        self.as_slice().iter()
     }
 
     /// Number of records.
@@ -95,7 +101,7 @@ impl CompactRecords {
         self.len() == 0
     }
 
-    fn as_slice(&self) -> &[Compact] {
+    fn as_slice(&self) -> &[CompactRecord] {
         match &self.0 {
             Repr::Empty => &[],
             Repr::One(c) => std::slice::from_ref(c),
@@ -105,93 +111,144 @@ impl CompactRecords {
     }
 }
 
-fn encode(record: &Record) -> Compact {
-    let info = &record.info;
-    let mut extra = Rare::default();
-    let mut c = Compact {
-        id: [0; SHA1_LEN],
-        nbytes: 0,
-        width: 0,
-        height: 0,
-        kind: record.kind,
-        mime: MIME_NONE,
-        flags: 0,
-        extra: None,
-    };
-    let lower = info.id.bytes().all(|b| !b.is_ascii_uppercase());
-    let upper = info.id.bytes().all(|b| !b.is_ascii_lowercase());
-    match sha1_digest_of(&info.id).filter(|_| lower || upper) {
-        Some(digest) => {
-            c.id = digest;
-            if !lower {
-                c.flags |= ID_UPPER;
+impl CompactRecord {
+    /// Encode `record` (lossless).
+    pub fn new(record: &Record) -> Self {
+        let info = &record.info;
+        let mut extra = Rare::default();
+        let mut c = CompactRecord {
+            id: [0; SHA1_LEN],
+            nbytes: 0,
+            width: 0,
+            height: 0,
+            kind: record.kind,
+            mime: MIME_NONE,
+            flags: 0,
+            extra: None,
+        };
+        let lower = info.id.bytes().all(|b| !b.is_ascii_uppercase());
+        let upper = info.id.bytes().all(|b| !b.is_ascii_lowercase());
+        match sha1_digest_of(&info.id).filter(|_| lower || upper) {
+            Some(digest) => {
+                c.id = digest;
+                if !lower {
+                    c.flags |= ID_UPPER;
+                }
+            }
+            None => extra.id = Some(info.id.as_str().into()),
+        }
+        if let Some(mime) = &info.mime_type {
+            match MIME_TYPES.iter().position(|m| m == mime) {
+                Some(i) => c.mime = i as u8 + 1,
+                None => {
+                    c.mime = MIME_OTHER;
+                    extra.mime_type = Some(mime.as_str().into());
+                }
             }
         }
-        None => extra.id = Some(info.id.as_str().into()),
-    }
-    if let Some(mime) = &info.mime_type {
-        match MIME_TYPES.iter().position(|m| m == mime) {
-            Some(i) => c.mime = i as u8 + 1,
-            None => {
-                c.mime = MIME_OTHER;
-                extra.mime_type = Some(mime.as_str().into());
-            }
-        }
-    }
-    match info.nbytes.map(u32::try_from) {
-        None => {}
-        Some(Ok(n)) => {
-            c.nbytes = n;
-            c.flags |= HAS_NBYTES;
-        }
-        Some(Err(_)) => extra.nbytes = info.nbytes,
-    }
-    for (value, field, flag, wide) in [
-        (info.width, &mut c.width, HAS_WIDTH, &mut extra.width),
-        (info.height, &mut c.height, HAS_HEIGHT, &mut extra.height),
-    ] {
-        match value.map(u16::try_from) {
+        match info.nbytes.map(u32::try_from) {
             None => {}
-            Some(Ok(v)) => {
-                *field = v;
-                c.flags |= flag;
+            Some(Ok(n)) => {
+                c.nbytes = n;
+                c.flags |= HAS_NBYTES;
             }
-            Some(Err(_)) => *wide = value,
+            Some(Err(_)) => extra.nbytes = info.nbytes,
+        }
+        for (value, field, flag, wide) in [
+            (info.width, &mut c.width, HAS_WIDTH, &mut extra.width),
+            (info.height, &mut c.height, HAS_HEIGHT, &mut extra.height),
+        ] {
+            match value.map(u16::try_from) {
+                None => {}
+                Some(Ok(v)) => {
+                    *field = v;
+                    c.flags |= flag;
+                }
+                Some(Err(_)) => *wide = value,
+            }
+        }
+        let extra = Extra {
+            url: info.url.as_deref().map(Box::from),
+            rare: (extra != Rare::default()).then(|| Box::new(extra)),
+        };
+        if extra != Extra::default() {
+            c.extra = Some(Box::new(extra));
+        }
+        c
+    }
+
+    /// Decode the whole record.
+    pub fn to_record(&self) -> Record {
+        Record {
+            kind: self.kind,
+            info: self.to_info(),
         }
     }
-    let extra = Extra {
-        url: info.url.as_deref().map(Box::from),
-        rare: (extra != Rare::default()).then(|| Box::new(extra)),
-    };
-    if extra != Extra::default() {
-        c.extra = Some(Box::new(extra));
-    }
-    c
-}
 
-fn decode(c: &Compact) -> Record {
-    let Extra { url, rare } = c.extra.as_deref().cloned().unwrap_or_default();
-    let extra = rare.map(|r| *r).unwrap_or_default();
-    let id = match extra.id {
-        Some(id) => id.into(),
-        None => hex_encode(&c.id, c.flags & ID_UPPER != 0),
-    };
-    let mime_type = match c.mime {
-        MIME_NONE => None,
-        MIME_OTHER => extra.mime_type.map(String::from),
-        code => Some(MIME_TYPES[usize::from(code - 1)].to_owned()),
-    };
-    let flagged = |flag: u8, v: i64| (c.flags & flag != 0).then_some(v);
-    Record {
-        kind: c.kind,
-        info: AvatarInfo {
-            id,
-            mime_type,
-            nbytes: flagged(HAS_NBYTES, c.nbytes.into()).or(extra.nbytes),
-            width: flagged(HAS_WIDTH, c.width.into()).or(extra.width),
-            height: flagged(HAS_HEIGHT, c.height.into()).or(extra.height),
-            url: url.map(String::from),
-        },
+    /// Decode the fields.
+    pub fn to_info(&self) -> AvatarInfo {
+        AvatarInfo {
+            id: self.id(),
+            mime_type: self.mime_type().map(String::from),
+            nbytes: self.nbytes(),
+            width: self.width(),
+            height: self.height(),
+            url: self.url().map(String::from),
+        }
+    }
+
+    /// How the image is reached.
+    pub fn kind(&self) -> SourceKind {
+        self.kind
+    }
+
+    /// The id exactly as it was written.
+    pub fn id(&self) -> String {
+        match self.rare().and_then(|r| r.id.as_deref()) {
+            Some(id) => id.to_owned(),
+            None => hex_encode(&self.id, self.flags & ID_UPPER != 0),
+        }
+    }
+
+    /// The MIME type, if any.
+    pub fn mime_type(&self) -> Option<&str> {
+        match self.mime {
+            MIME_NONE => None,
+            MIME_OTHER => self.rare().and_then(|r| r.mime_type.as_deref()),
+            code => Some(MIME_TYPES[usize::from(code - 1)]),
+        }
+    }
+
+    /// The size in bytes, if given.
+    pub fn nbytes(&self) -> Option<i64> {
+        self.number(HAS_NBYTES, self.nbytes.into(), |r| r.nbytes)
+    }
+
+    /// The width in pixels, if given.
+    pub fn width(&self) -> Option<i64> {
+        self.number(HAS_WIDTH, self.width.into(), |r| r.width)
+    }
+
+    /// The height in pixels, if given.
+    pub fn height(&self) -> Option<i64> {
+        self.number(HAS_HEIGHT, self.height.into(), |r| r.height)
+    }
+
+    /// The URL of an HTTP source, if any.
+    pub fn url(&self) -> Option<&str> {
+        self.extra.as_deref().and_then(|e| e.url.as_deref())
+    }
+
+    fn rare(&self) -> Option<&Rare> {
+        self.extra.as_deref().and_then(|e| e.rare.as_deref())
+    }
+
+    fn number(&self, flag: u8, inline: i64, wide: fn(&Rare) -> Option<i64>) -> Option<i64> {
+        if self.flags & flag != 0 {
+            Some(inline)
+        } else {
+            self.rare().and_then(wide)
+        }
     }
 }
 
@@ -219,14 +276,14 @@ mod tests {
 
     #[test]
     fn typical_records_are_small_and_inline() {
-        assert_eq!(std::mem::size_of::<Compact>(), 40);
+        assert_eq!(std::mem::size_of::<CompactRecord>(), 40);
         assert_eq!(
             std::mem::size_of::<CompactRecords>(),
             80,
             "two records, no tag"
         );
         let r = typical("a9993e364706816aba3e25717850c26c9cd0d89d");
-        assert!(encode(&r).extra.is_none());
+        assert!(CompactRecord::new(&r).extra.is_none());
         assert_eq!(
             std::mem::size_of::<Extra>(),
             24,
@@ -271,7 +328,7 @@ mod tests {
             ),
         ];
         for r in &odd {
-            assert_eq!(&decode(&encode(r)), r, "{r:?}");
+            assert_eq!(&CompactRecord::new(r).to_record(), r, "{r:?}");
         }
         let stored = CompactRecords::new(&odd);
         assert_eq!(stored.to_records(), odd);

@@ -9,21 +9,24 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use crate::lru::Lru;
+use crate::lru::{Lookup, Lru, LruKey};
 use crate::model::Record;
 
 mod compact;
-pub use compact::CompactRecords;
+pub use compact::{CompactRecord, CompactRecords};
 
-/// A cached value: the records (stored compactly) and, optionally, the
-/// binding's view of them.
+/// A cached value: the records (stored compactly) and whether the JID is
+/// known to publish PEP avatars.
 #[derive(Debug)]
-pub struct Entry<V> {
-    pub records: CompactRecords,
-    /// Set through [`MetadataCache::keep_view`], which bounds how many
-    /// entries hold one.
-    pub view: Option<V>,
+struct Entry {
+    records: CompactRecords,
     has_pep: bool,
+}
+
+/// A cache hit: the records, and the binding's view of them if one is kept.
+pub struct Cached<'a, V> {
+    pub records: &'a CompactRecords,
+    pub view: Option<&'a V>,
 }
 
 /// The outcome of [`MetadataCache::store`].
@@ -44,15 +47,16 @@ pub struct RequestToken(pub u64);
 pub const DEFAULT_PEP_MEMORY: usize = 10_000;
 
 /// Most entries holding a view at once: views are the binding's objects
-/// (a list of descriptors costs about a kilobyte), kept for the JIDs
+/// (a list of descriptors costs a few hundred bytes), kept for the JIDs
 /// looked up most recently.
 pub const KEPT_VIEWS: usize = 1024;
 
 /// Metadata per JID, bounded, with change detection.
 pub struct MetadataCache<K, V> {
-    entries: Lru<K, Entry<V>>,
-    /// The keys whose entries may hold a view, most recently used first.
-    viewed: Lru<K, ()>,
+    entries: Lru<K, Entry>,
+    /// The views of the most recently viewed entries; an entry that changes
+    /// or leaves the cache loses its view.
+    views: Lru<K, V>,
     /// JIDs known to use PEP avatars whose entry was evicted or forgotten;
     /// for cached JIDs the entry's own flag says it.
     pep_without_entry: Lru<K, ()>,
@@ -64,12 +68,12 @@ pub struct MetadataCache<K, V> {
     pub evictions: u64,
 }
 
-impl<K: Hash + Eq + Clone, V> MetadataCache<K, V> {
+impl<K: LruKey + Hash + Clone, V> MetadataCache<K, V> {
     /// A cache of at most `capacity` JIDs.
     pub fn new(capacity: usize) -> Self {
         Self {
             entries: Lru::new(capacity),
-            viewed: Lru::new(KEPT_VIEWS),
+            views: Lru::new(KEPT_VIEWS),
             pep_without_entry: Lru::new(DEFAULT_PEP_MEMORY.max(capacity)),
             in_flight: HashMap::new(),
             next_generation: 0,
@@ -103,41 +107,39 @@ impl<K: Hash + Eq + Clone, V> MetadataCache<K, V> {
         self.entries.is_empty()
     }
 
-    /// The cached entry for `key`, marked as recently used.
-    pub fn lookup(&mut self, key: &K) -> Option<&mut Entry<V>> {
+    /// The cached entry for `key`, marked as recently used (its view too).
+    pub fn lookup<Q: Lookup<K> + ?Sized>(&mut self, key: &Q) -> Option<Cached<'_, V>> {
         let entry = self.entries.get(key)?;
-        if entry.view.is_some() {
-            self.viewed.get(key);
-        }
-        Some(entry)
+        Some(Cached {
+            records: &entry.records,
+            view: self.views.get(key).map(|v| &*v),
+        })
+    }
+
+    /// The cached entry for `key`, not marked as used.
+    pub fn peek<Q: Lookup<K> + ?Sized>(&self, key: &Q) -> Option<Cached<'_, V>> {
+        let entry = self.entries.peek(key)?;
+        Some(Cached {
+            records: &entry.records,
+            view: self.views.peek(key),
+        })
     }
 
     /// Attach `view` to `key`'s entry (if cached). Only the
     /// [`KEPT_VIEWS`] most recently viewed entries keep theirs.
-    pub fn keep_view(&mut self, key: &K, view: V) {
-        let Some(entry) = self.entries.peek_mut(key) else {
-            return;
-        };
-        entry.view = Some(view);
-        if let Some((old, ())) = self.viewed.insert(key.clone(), ()) {
-            if let Some(entry) = self.entries.peek_mut(&old) {
-                entry.view = None;
-            }
+    pub fn keep_view<Q: Lookup<K> + ?Sized>(&mut self, key: &Q, view: V) {
+        if let Some((key, _)) = self.entries.get_entry(key) {
+            self.views.insert(key.clone(), view);
         }
     }
 
     /// Every view attached to an entry (for the binding's garbage collector).
     pub fn views(&self) -> impl Iterator<Item = &V> {
-        self.entries.iter().filter_map(|(_, e)| e.view.as_ref())
-    }
-
-    /// The cached entry for `key`, not marked as used.
-    pub fn peek_mut(&mut self, key: &K) -> Option<&mut Entry<V>> {
-        self.entries.peek_mut(key)
+        self.views.iter().map(|(_, v)| v)
     }
 
     /// Whether `key` is cached (not counted as use).
-    pub fn contains(&self, key: &K) -> bool {
+    pub fn contains<Q: Lookup<K> + ?Sized>(&self, key: &Q) -> bool {
         self.entries.contains(key)
     }
 
@@ -150,15 +152,11 @@ impl<K: Hash + Eq + Clone, V> MetadataCache<K, V> {
                 return Stored::Unchanged;
             }
             entry.records = records;
-            entry.view = None;
+            self.views.remove(key);
             return Stored::Changed;
         }
         let has_pep = self.pep_without_entry.remove(key).is_some();
-        let entry = Entry {
-            records,
-            view: None,
-            has_pep,
-        };
+        let entry = Entry { records, has_pep };
         if let Some((old_key, old)) = self.entries.insert(key.clone(), entry) {
             self.evictions += 1;
             self.evicted(old_key, old);
@@ -208,7 +206,6 @@ impl<K: Hash + Eq + Clone, V> MetadataCache<K, V> {
     pub fn has_pep(&self, key: &K) -> bool {
         self.entries.peek(key).is_some_and(|e| e.has_pep) || self.pep_without_entry.contains(key)
     }
-
     /// Start a metadata request for `key`; pass the token to
     /// [`finish_request`](Self::finish_request) with its result.
     pub fn begin_request(&mut self, key: &K) -> RequestToken {
@@ -255,7 +252,7 @@ impl<K: Hash + Eq + Clone, V> MetadataCache<K, V> {
     /// Forget everything tied to the connection (stream destroyed).
     pub fn clear(&mut self) {
         self.entries.clear();
-        self.viewed.clear();
+        self.views.clear();
         self.pep_without_entry.clear();
         for slot in self.in_flight.values_mut() {
             self.next_generation += 1;
@@ -264,7 +261,8 @@ impl<K: Hash + Eq + Clone, V> MetadataCache<K, V> {
     }
 
     /// An entry left the cache: keep what it knew about PEP.
-    fn evicted(&mut self, key: K, entry: Entry<V>) {
+    fn evicted(&mut self, key: K, entry: Entry) {
+        self.views.remove(&key);
         if entry.has_pep {
             self.pep_without_entry.insert(key, ());
         }
@@ -308,7 +306,7 @@ mod tests {
         assert_eq!(c.pep_event(&k, &[rec("1")]), Stored::Changed);
         c.keep_view(&k, 7);
         assert_eq!(c.pep_event(&k, &[rec("1")]), Stored::Unchanged);
-        assert_eq!(c.lookup(&k).unwrap().view, Some(7));
+        assert_eq!(c.lookup(&k).unwrap().view, Some(&7));
         assert_eq!(c.pep_event(&k, &[rec("2")]), Stored::Changed);
         assert_eq!(c.lookup(&k).unwrap().view, None);
         assert_eq!(c.pep_event(&k, &[]), Stored::Changed);
@@ -322,7 +320,7 @@ mod tests {
             c.pep_event(&k, &[rec("1")]);
             c.keep_view(&k, i as u32);
             if i == 0 {
-                assert_eq!(c.lookup(&k).unwrap().view, Some(0));
+                assert_eq!(c.lookup(&k).unwrap().view, Some(&0));
             }
             if i == 1 {
                 c.lookup(&"0".to_string()); // keeps "0" fresh, so "1" goes first
@@ -330,7 +328,7 @@ mod tests {
         }
         assert_eq!(c.views().count(), KEPT_VIEWS);
         assert_eq!(c.lookup(&"1".to_string()).unwrap().view, None);
-        assert_eq!(c.lookup(&"0".to_string()).unwrap().view, Some(0));
+        assert_eq!(c.lookup(&"0".to_string()).unwrap().view, Some(&0));
         c.keep_view(&"absent".to_string(), 1);
         assert_eq!(c.views().count(), KEPT_VIEWS);
     }

@@ -16,15 +16,17 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
+use crate::cache::CompactRecord;
 use crate::ids::normalize_id;
-use crate::model::{AvatarInfo, SourceKind};
+use crate::model::{AvatarInfo, Record, SourceKind};
 
 /// Base of every avatar descriptor.
 #[pyclass(module = "aioxmpp_avatar.service", subclass, weakref)]
 pub struct AbstractAvatarDescriptor {
     pub(crate) remote_jid: Py<PyAny>,
-    pub(crate) kind: SourceKind,
-    pub(crate) info: AvatarInfo,
+    /// The kind and fields, compact as in the cache (a descriptor is built
+    /// from a cache entry by copying 40 bytes); decoded when read.
+    pub(crate) record: CompactRecord,
     /// The pubsub kind's `PubSubClient`, for fetching.
     #[pyo3(get, name = "_pubsub")]
     pub(crate) pubsub: Option<Py<PyAny>>,
@@ -41,12 +43,11 @@ pub struct AbstractAvatarDescriptor {
 }
 
 impl AbstractAvatarDescriptor {
-    /// A descriptor of `kind` with no fetching helpers attached.
-    pub(crate) fn new(kind: SourceKind, remote_jid: Py<PyAny>, info: AvatarInfo) -> Self {
+    /// A descriptor of `record` with no fetching helpers attached.
+    pub(crate) fn new(record: CompactRecord, remote_jid: Py<PyAny>) -> Self {
         Self {
             remote_jid,
-            kind,
-            info,
+            record,
             pubsub: None,
             vcard: None,
             image_bytes: None,
@@ -56,7 +57,7 @@ impl AbstractAvatarDescriptor {
 
     /// Build the Python object of the class that matches `kind`.
     pub(crate) fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let kind = self.kind;
+        let kind = self.record.kind();
         let init = PyClassInitializer::from(self);
         Ok(match kind {
             SourceKind::Pubsub => {
@@ -81,7 +82,7 @@ impl AbstractAvatarDescriptor {
         _args: &Bound<'_, PyTuple>,
         _kwargs: Option<&Bound<'_, PyDict>>,
     ) -> Self {
-        Self::new(SourceKind::Abstract, py.None(), AvatarInfo::default())
+        Self::new(empty(SourceKind::Abstract), py.None())
     }
 
     /// Set the fields: `remote_jid`, `id_` and the keyword-only hints.
@@ -105,7 +106,8 @@ impl AbstractAvatarDescriptor {
         _kwargs: Option<&Bound<'_, PyDict>>,
     ) {
         self.remote_jid = remote_jid;
-        self.info = AvatarInfo {
+        let kind = self.record.kind();
+        let info = AvatarInfo {
             id: id_,
             mime_type,
             nbytes,
@@ -113,7 +115,8 @@ impl AbstractAvatarDescriptor {
             height,
             url,
         };
-        match self.kind {
+        self.record = CompactRecord::new(&Record { kind, info });
+        match kind {
             SourceKind::Pubsub => self.pubsub = pubsub,
             SourceKind::VCard => {
                 self.vcard = vcard;
@@ -127,19 +130,12 @@ impl AbstractAvatarDescriptor {
     fn __getstate__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         let this = slf.borrow();
-        let i = &this.info;
+        let i = this.record.to_info();
         // Python subclasses have a __dict__; our own classes do not.
         let dict = slf.getattr(pyo3::intern!(py, "__dict__")).ok();
         let state = (
             this.remote_jid.clone_ref(py),
-            (
-                i.id.clone(),
-                i.mime_type.clone(),
-                i.nbytes,
-                i.width,
-                i.height,
-                i.url.clone(),
-            ),
+            (i.id, i.mime_type, i.nbytes, i.width, i.height, i.url),
             (
                 this.pubsub.as_ref().map(|o| o.clone_ref(py)),
                 this.vcard.as_ref().map(|o| o.clone_ref(py)),
@@ -182,7 +178,7 @@ impl AbstractAvatarDescriptor {
         {
             let mut this = slf.borrow_mut();
             this.remote_jid = remote_jid;
-            this.info = AvatarInfo {
+            let info = AvatarInfo {
                 id,
                 mime_type,
                 nbytes,
@@ -190,6 +186,10 @@ impl AbstractAvatarDescriptor {
                 height,
                 url,
             };
+            this.record = CompactRecord::new(&Record {
+                kind: this.record.kind(),
+                info,
+            });
             this.pubsub = pubsub;
             this.vcard = vcard;
             this.image_bytes = image_bytes;
@@ -210,50 +210,50 @@ impl AbstractAvatarDescriptor {
 
     /// The SHA-1 of the image as the peer wrote it; use it on the wire.
     #[getter]
-    fn id_(&self) -> &str {
-        &self.info.id
+    fn id_(&self) -> String {
+        self.record.id()
     }
 
     /// The lowercase SHA-1 of the image; use it for caching and comparison.
     #[getter]
     fn normalized_id(&self) -> String {
-        normalize_id(&self.info.id)
+        normalize_id(&self.record.id())
     }
 
     /// The MIME type of the image data, if known.
     #[getter]
     fn mime_type(&self) -> Option<&str> {
-        self.info.mime_type.as_deref()
+        self.record.mime_type()
     }
 
     /// The size of the image data in bytes, if known.
     #[getter]
     fn nbytes(&self) -> Option<i64> {
-        self.info.nbytes
+        self.record.nbytes()
     }
 
     /// The width of the image in pixels, if known.
     #[getter]
     fn width(&self) -> Option<i64> {
-        self.info.width
+        self.record.width()
     }
 
     /// The height of the image in pixels, if known.
     #[getter]
     fn height(&self) -> Option<i64> {
-        self.info.height
+        self.record.height()
     }
 
     /// Where the image can be downloaded, for URL sources.
     #[getter]
     fn url(&self) -> Option<&str> {
-        self.info.url.as_deref()
+        self.record.url()
     }
 
     /// Whether `get_image_bytes()` can fetch the image over XMPP.
     #[getter]
     fn can_get_image_bytes_via_xmpp(&self) -> bool {
-        matches!(self.kind, SourceKind::Pubsub | SourceKind::VCard)
+        matches!(self.record.kind(), SourceKind::Pubsub | SourceKind::VCard)
     }
 
     /// Deprecated alias of `can_get_image_bytes_via_xmpp`.
@@ -292,9 +292,7 @@ impl AbstractAvatarDescriptor {
         let equal = match other.cast::<AbstractAvatarDescriptor>() {
             Ok(other) => {
                 let (a, b) = (slf.borrow(), other.borrow());
-                a.kind == b.kind
-                    && a.info == b.info
-                    && a.remote_jid.bind(py).eq(b.remote_jid.bind(py))?
+                a.record == b.record && a.remote_jid.bind(py).eq(b.remote_jid.bind(py))?
             }
             Err(_) => return Ok(py.NotImplemented()),
         };
@@ -307,7 +305,7 @@ impl AbstractAvatarDescriptor {
 
     fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        (self.kind, &self.info, self.remote_jid.bind(py).hash()?).hash(&mut h);
+        (&self.record, self.remote_jid.bind(py).hash()?).hash(&mut h);
         Ok(h.finish() as isize)
     }
 
@@ -316,9 +314,9 @@ impl AbstractAvatarDescriptor {
         let class = slf.get_type().qualname()?;
         let mut parts = vec![
             format!("remote_jid={}", this.remote_jid.bind(slf.py()).str()?),
-            format!("id_={:?}", this.info.id),
+            format!("id_={:?}", this.record.id()),
         ];
-        let info = &this.info;
+        let info = this.record.to_info();
         if let Some(m) = &info.mime_type {
             parts.push(format!("mime_type={m:?}"));
         }
@@ -355,6 +353,14 @@ impl AbstractAvatarDescriptor {
     }
 }
 
+/// The fields of a descriptor before `__init__`.
+fn empty(kind: SourceKind) -> CompactRecord {
+    CompactRecord::new(&Record {
+        kind,
+        info: AvatarInfo::default(),
+    })
+}
+
 /// Declare a descriptor kind: a subclass of `AbstractAvatarDescriptor`
 /// whose `__new__` (accepting any arguments, like the base's) sets `$kind`.
 macro_rules! descriptor_kind {
@@ -372,7 +378,7 @@ macro_rules! descriptor_kind {
                 _args: &Bound<'_, PyTuple>,
                 _kwargs: Option<&Bound<'_, PyDict>>,
             ) -> PyClassInitializer<Self> {
-                let base = AbstractAvatarDescriptor::new(SourceKind::$kind, py.None(), AvatarInfo::default());
+                let base = AbstractAvatarDescriptor::new(empty(SourceKind::$kind), py.None());
                 PyClassInitializer::from(base).add_subclass(Self)
             }
         }

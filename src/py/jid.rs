@@ -3,58 +3,110 @@
 //! aioxmpp's `JID` is a named tuple `(localpart, domain, resource)` of
 //! normalised strings. The key keeps the strings themselves (so equality is
 //! exact) and mixes the parts' cached Python hashes only to pick buckets.
+//! Lookups borrow the parts ([`jid_ref`]) instead of copying them.
+
+use std::os::raw::c_char;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
-use crate::jid::mix_part_hashes;
 pub use crate::jid::JidKey;
+use crate::jid::{mix_part_hashes, JidRef};
 
-/// The key of an aioxmpp `JID` (`with_resource` false: of its bare JID).
-pub fn jid_key_of(jid: &Bound<'_, PyAny>, with_resource: bool) -> PyResult<JidKey> {
+extern "C" {
+    // In the stable ABI only from 3.10, but exported by every CPython 3.x
+    // (and documented since 3.3); pyo3 declares it for 3.10+ only. It
+    // returns the string's cached UTF-8 form (for ASCII, its own data).
+    fn PyUnicode_AsUTF8AndSize(
+        unicode: *mut ffi::PyObject,
+        size: *mut ffi::Py_ssize_t,
+    ) -> *const c_char;
+}
+
+/// The UTF-8 text of `s`, borrowed from the string object.
+fn utf8<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
+    let mut size: ffi::Py_ssize_t = 0;
+    // SAFETY: `s` is a live str; the buffer lives as long as the string,
+    // which `'a` borrows, and CPython guarantees it is valid UTF-8.
+    unsafe {
+        let data = PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut size);
+        if data.is_null() {
+            return Err(PyErr::fetch(s.py()));
+        }
+        let bytes = std::slice::from_raw_parts(data.cast::<u8>(), size as usize);
+        Ok(std::str::from_utf8_unchecked(bytes))
+    }
+}
+
+fn not_a_jid(jid: &Bound<'_, PyAny>) -> PyErr {
+    PyTypeError::new_err(format!(
+        "expected an aioxmpp.JID, got {}",
+        jid.get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default()
+    ))
+}
+
+/// The parts of an aioxmpp `JID` (`with_resource` false: of its bare JID),
+/// borrowed from `parts`, the JID's tuple.
+fn parts_of<'s, 'py>(
+    parts: &Bound<'py, PyTuple>,
+    strings: &'s mut [Option<Bound<'py, PyString>>; 3],
+    with_resource: bool,
+) -> PyResult<JidRef<'s>> {
+    for (i, slot) in strings.iter_mut().enumerate() {
+        if i == 2 && !with_resource {
+            break;
+        }
+        let item = parts.get_item(i)?;
+        if !item.is_none() {
+            *slot = Some(item.cast_into::<PyString>().map_err(|_| {
+                PyTypeError::new_err("expected an aioxmpp.JID whose parts are str or None")
+            })?);
+        }
+    }
+    let strings: &'s [Option<Bound<'py, PyString>>; 3] = strings;
+    let [local, domain, resource] = strings;
+    let domain = domain
+        .as_ref()
+        .ok_or_else(|| PyValueError::new_err("expected an aioxmpp.JID with a domain"))?;
+    let hash = |s: &Bound<'_, PyString>| s.hash().map(|h| h as u64);
+    Ok(JidRef {
+        hash: mix_part_hashes(
+            local.as_ref().map(hash).transpose()?,
+            hash(domain)?,
+            resource.as_ref().map(hash).transpose()?,
+        ),
+        local: local.as_ref().map(utf8).transpose()?,
+        domain: utf8(domain)?,
+        resource: resource.as_ref().map(utf8).transpose()?,
+    })
+}
+
+/// Call `f` with the borrowed parts of an aioxmpp `JID` (`with_resource`
+/// false: of its bare JID).
+pub fn with_jid_ref<R>(
+    jid: &Bound<'_, PyAny>,
+    with_resource: bool,
+    f: impl FnOnce(&JidRef<'_>) -> R,
+) -> PyResult<R> {
     let parts = jid
         .cast::<PyTuple>()
         .ok()
         .filter(|t| t.len() == 3)
-        .ok_or_else(|| {
-            PyTypeError::new_err(format!(
-                "expected an aioxmpp.JID, got {}",
-                jid.get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
-            ))
-        })?;
-    let part = |i: usize| -> PyResult<Option<(Bound<'_, PyString>, u64)>> {
-        let item = parts.get_item(i)?;
-        if item.is_none() {
-            return Ok(None);
-        }
-        let s = item.cast_into::<PyString>().map_err(|_| {
-            PyTypeError::new_err("expected an aioxmpp.JID whose parts are str or None")
-        })?;
-        let h = s.hash()? as u64;
-        Ok(Some((s, h)))
-    };
-    let local = part(0)?;
-    let domain =
-        part(1)?.ok_or_else(|| PyValueError::new_err("expected an aioxmpp.JID with a domain"))?;
-    let resource = if with_resource { part(2)? } else { None };
-    let hash = mix_part_hashes(
-        local.as_ref().map(|p| p.1),
-        domain.1,
-        resource.as_ref().map(|p| p.1),
-    );
-    let local_s = local.as_ref().map(|p| p.0.to_cow()).transpose()?;
-    let resource_s = resource.as_ref().map(|p| p.0.to_cow()).transpose()?;
-    JidKey::new(
-        local_s.as_deref(),
-        &domain.0.to_cow()?,
-        resource_s.as_deref(),
-        hash,
-    )
-    .ok_or_else(|| PyValueError::new_err("JID part longer than 4 GiB"))
+        .ok_or_else(|| not_a_jid(jid))?;
+    let mut strings = [None, None, None];
+    let jid_ref = parts_of(parts, &mut strings, with_resource)?;
+    Ok(f(&jid_ref))
+}
+
+/// The key of an aioxmpp `JID` (`with_resource` false: of its bare JID).
+pub fn jid_key_of(jid: &Bound<'_, PyAny>, with_resource: bool) -> PyResult<JidKey> {
+    with_jid_ref(jid, with_resource, |r| r.to_key())?
+        .ok_or_else(|| PyValueError::new_err("JID part longer than 4 GiB"))
 }
 
 /// The key of an aioxmpp `JID`, resource included.

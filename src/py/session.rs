@@ -13,11 +13,12 @@ use pyo3::{intern, PyTraverseError, PyVisit};
 use super::descriptors::AbstractAvatarDescriptor;
 use super::errors::{ImageTooLargeError, ImageUnavailableError};
 use super::image_store::ImageStore;
-use super::jid::{jid_key, jid_key_of, JidKey};
+use super::jid::{jid_key, jid_key_of, with_jid_ref, JidKey};
 use super::settings::{count_setting, seconds_setting, MAX_ENTRIES};
 use super::xso::Infos;
-use crate::cache::{RequestToken, Stored};
+use crate::cache::{CompactRecord, RequestToken, Stored};
 use crate::ids::sha1_hex;
+use crate::lru::Lookup;
 use crate::model::{Record, SourceKind};
 use crate::own_vcard::{Advertisement, RehashToken};
 use crate::session::{self as core, Presence, VCardAnswer};
@@ -30,6 +31,11 @@ pub struct AvatarSession {
     images: Py<ImageStore>,
     request_timeout: Duration,
     max_concurrent_requests: usize,
+    helpers: Helpers,
+}
+
+/// What the descriptors this session builds carry for fetching.
+struct Helpers {
     fetcher: Option<Py<PyAny>>,
     pubsub: Option<Py<PyAny>>,
     vcard: Option<Py<PyAny>>,
@@ -58,20 +64,20 @@ impl From<IqKind> for core::IqKind {
     }
 }
 
-impl AvatarSession {
-    fn descriptors<'py>(
+impl Helpers {
+    /// The descriptor list of `jid` for `records`.
+    fn descriptors<'py, 'r>(
         &self,
         jid: &Bound<'py, PyAny>,
-        records: Vec<Record>,
+        records: impl ExactSizeIterator<Item = &'r CompactRecord>,
     ) -> PyResult<Bound<'py, PyList>> {
         let py = jid.py();
         let clone = |o: &Option<Py<PyAny>>| o.as_ref().map(|o| o.clone_ref(py));
         let objects = records
-            .into_iter()
             .map(|r| {
-                let mut d = AbstractAvatarDescriptor::new(r.kind, jid.clone().unbind(), r.info);
+                let mut d = AbstractAvatarDescriptor::new(r.clone(), jid.clone().unbind());
                 d.fetcher = clone(&self.fetcher);
-                match r.kind {
+                match r.kind() {
                     SourceKind::Pubsub => d.pubsub = clone(&self.pubsub),
                     SourceKind::VCard => d.vcard = clone(&self.vcard),
                     SourceKind::Http | SourceKind::Abstract => {}
@@ -81,33 +87,44 @@ impl AvatarSession {
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, objects)
     }
+}
 
+impl AvatarSession {
     /// The descriptor list of `key`'s cache entry, if cached. The list is
     /// kept with the entry (for the most recently used JIDs, see
     /// `cache::KEPT_VIEWS`), so that the list returned by a request or a
     /// lookup is the one the next lookups return, at no cost; beyond that
     /// bound an entry costs no Python objects.
-    fn cached_view<'py>(
+    fn cached_view<'py, Q: Lookup<JidKey>>(
         &mut self,
         jid: &Bound<'py, PyAny>,
-        key: &JidKey,
+        key: &Q,
         purpose: ViewFor,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
         let py = jid.py();
         let entry = match purpose {
             ViewFor::Lookup => self.session.cached(key),
-            ViewFor::Event => self.session.cache.peek_mut(key),
+            ViewFor::Event => self.session.cache.peek(key),
         };
         let Some(entry) = entry else {
             return Ok(None);
         };
-        if let Some(view) = &entry.view {
+        if let Some(view) = entry.view {
             return Ok(Some(view.bind(py).clone()));
         }
-        let records = entry.records.to_records();
-        let list = self.descriptors(jid, records)?;
+        let list = self.helpers.descriptors(jid, entry.records.iter())?;
         self.session.cache.keep_view(key, list.clone().unbind());
         Ok(Some(list))
+    }
+
+    /// The descriptor list of `jid` for `records` that are not cached.
+    fn uncached_descriptors<'py>(
+        &self,
+        jid: &Bound<'py, PyAny>,
+        records: &[Record],
+    ) -> PyResult<Bound<'py, PyList>> {
+        let compact: Vec<_> = records.iter().map(CompactRecord::new).collect();
+        self.helpers.descriptors(jid, compact.iter())
     }
 
     /// Finish a request with `records` and answer `(changed, descriptors)`;
@@ -126,7 +143,7 @@ impl AvatarSession {
         let changed = outcome == Some(Stored::Changed);
         match self.cached_view(jid, &key, ViewFor::Event)? {
             Some(list) => Ok((changed, list)),
-            None => Ok((false, self.descriptors(jid, records)?)),
+            None => Ok((false, self.uncached_descriptors(jid, &records)?)),
         }
     }
 }
@@ -158,9 +175,11 @@ impl AvatarSession {
             request_timeout: crate::limits::DEFAULT_REQUEST_TIMEOUT,
             max_concurrent_requests: crate::limits::DEFAULT_MAX_CONCURRENT_REQUESTS,
             images,
-            fetcher,
-            pubsub,
-            vcard,
+            helpers: Helpers {
+                fetcher,
+                pubsub,
+                vcard,
+            },
         }
     }
 
@@ -239,8 +258,7 @@ impl AvatarSession {
         &mut self,
         jid: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
-        let key = jid_key(jid)?;
-        self.cached_view(jid, &key, ViewFor::Lookup)
+        with_jid_ref(jid, true, |key| self.cached_view(jid, key, ViewFor::Lookup))?
     }
 
     /// Start a metadata request; returns its token.
@@ -327,14 +345,14 @@ impl AvatarSession {
         };
         let (changed, list) = match cached {
             Some(answer) => answer,
-            None => (false, self.descriptors(jid, records)?),
+            None => (false, self.uncached_descriptors(jid, &records)?),
         };
         if let (Some(photo), Some(id), true) = (photo, id, accepted) {
             for item in list.iter() {
                 let descriptor = item.cast::<AbstractAvatarDescriptor>()?;
                 let mut d = descriptor.borrow_mut();
                 // Only our own answer: a newer event may have won the race.
-                if d.kind == SourceKind::VCard && d.info.id == id {
+                if d.record.kind() == SourceKind::VCard && d.record.id() == id {
                     d.image_bytes = Some(photo.clone().unbind());
                 }
             }
@@ -356,9 +374,12 @@ impl AvatarSession {
         let received = infos.extract();
         match self.session.pep_notification(&key, &raws(&received)) {
             (Stored::Unchanged, _) => Ok(None),
-            // Not kept as the entry's view: a JID nobody looks up costs no
-            // Python objects (the next lookup builds its list once).
-            (Stored::Changed, records) => self.descriptors(jid, records).map(Some),
+            // Kept as the entry's view: a lookup that follows returns the
+            // list the listeners got, as aioxmpp's does.
+            (Stored::Changed, records) => match self.cached_view(jid, &key, ViewFor::Event)? {
+                Some(list) => Ok(Some(list)),
+                None => self.uncached_descriptors(jid, &records).map(Some),
+            },
         }
     }
 
@@ -556,10 +577,8 @@ impl AvatarSession {
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.images)?;
-        for obj in [&self.fetcher, &self.pubsub, &self.vcard]
-            .into_iter()
-            .flatten()
-        {
+        let h = &self.helpers;
+        for obj in [&h.fetcher, &h.pubsub, &h.vcard].into_iter().flatten() {
             visit.call(obj)?;
         }
         for view in self.session.cache.views() {
@@ -569,9 +588,11 @@ impl AvatarSession {
     }
 
     fn __clear__(&mut self) {
-        self.fetcher = None;
-        self.pubsub = None;
-        self.vcard = None;
+        self.helpers = Helpers {
+            fetcher: None,
+            pubsub: None,
+            vcard: None,
+        };
         self.session.cache.clear();
     }
 }
