@@ -176,8 +176,9 @@ class AvatarService(service.Service):  # type: ignore[misc]  # aioxmpp is untype
     @property
     def image_directory_budget(self) -> Optional[int]:
         """Bytes of image files kept in :attr:`image_directory` at most
-        (None: unbounded); the least recently used files of every process
-        sharing the directory are removed first, at the next write."""
+        (default 64 MiB; None: unbounded); the least recently used files of
+        every process sharing the directory are removed first, at the next
+        write."""
         return self._directory.budget
 
     @image_directory_budget.setter
@@ -186,7 +187,8 @@ class AvatarService(service.Service):  # type: ignore[misc]  # aioxmpp is untype
 
     @property
     def image_memory_budget(self) -> int:
-        """Bytes of verified images kept in memory (LRU)."""
+        """Bytes of verified images kept in memory (LRU; default 16 MiB),
+        shared by every JID and descriptor of this service."""
         return self._images.budget
 
     @image_memory_budget.setter
@@ -195,8 +197,9 @@ class AvatarService(service.Service):  # type: ignore[misc]  # aioxmpp is untype
 
     @property
     def max_image_bytes(self) -> int:
-        """Largest image fetched or accepted; larger ones are refused with
-        :class:`ImageTooLargeError` before any IQ when advertised as such."""
+        """Largest image fetched or accepted, in bytes (default 1 MiB);
+        larger ones are refused with :class:`ImageTooLargeError`, before
+        any IQ when advertised as such."""
         return self._images.max_image_bytes
 
     @max_image_bytes.setter
@@ -205,7 +208,8 @@ class AvatarService(service.Service):  # type: ignore[misc]  # aioxmpp is untype
 
     @property
     def max_infos(self) -> int:
-        """Most ``<info/>`` entries taken from one metadata item."""
+        """Most ``<info/>`` entries taken from one metadata item (default
+        16); the rest are ignored."""
         return self._session.max_infos
 
     @max_infos.setter
@@ -214,7 +218,10 @@ class AvatarService(service.Service):  # type: ignore[misc]  # aioxmpp is untype
 
     @property
     def negative_ttl(self) -> float:
-        """Seconds a failed image fetch for one (JID, id) is not retried."""
+        """Seconds a failed image fetch for one (JID, id) is not retried
+        (default 300); meanwhile :meth:`~AbstractAvatarDescriptor.get_image_bytes`
+        raises :class:`ImageUnavailableError` at once. A notification naming
+        the id again allows a retry straight away."""
         return self._session.negative_ttl
 
     @negative_ttl.setter
