@@ -25,8 +25,9 @@ extern "C" {
     ) -> *const c_char;
 }
 
-/// The UTF-8 text of `s`, borrowed from the string object.
-fn utf8<'a>(s: Borrowed<'a, '_, PyString>) -> PyResult<&'a str> {
+/// The UTF-8 text of `s`, borrowed from the string object (no copy, no
+/// temporary `bytes` as pyo3's conversions make under the 3.9 stable ABI).
+pub(crate) fn utf8<'a>(s: Borrowed<'a, '_, PyString>) -> PyResult<&'a str> {
     let mut size: ffi::Py_ssize_t = 0;
     // SAFETY: `s` is a live str; the buffer lives as long as the string,
     // which `'a` borrows, and CPython guarantees it is valid UTF-8.
