@@ -16,14 +16,16 @@ use pyo3::types::{PyDict, PyString};
 use super::jid::utf8;
 use crate::validate::{RawInt, ReceivedInfo};
 
-/// aioxmpp's avatar XSO classes and the descriptors that key their parsed
-/// contents: `Info`'s six fields in the order id, type, bytes, width,
-/// height, url, and `Metadata.info`.
+/// aioxmpp's avatar and pubsub item XSO classes and the descriptors that
+/// key their parsed contents: `Info`'s six fields in the order id, type,
+/// bytes, width, height, url, `Metadata.info`, and the `registered_payload`
+/// of `EventItem` (notifications) and `Item` (answers).
 struct Classes {
     info: Py<PyAny>,
     info_fields: [Py<PyAny>; 6],
     metadata: Py<PyAny>,
     metadata_info: Py<PyAny>,
+    items: [(Py<PyAny>, Py<PyAny>); 2],
 }
 
 const INFO_FIELDS: [&str; 6] = ["id_", "mime_type", "nbytes", "width", "height", "url"];
@@ -36,7 +38,14 @@ fn classes(py: Python<'_>) -> PyResult<&Classes> {
         let metadata = module.getattr("Metadata")?;
         let dict = info.getattr("__dict__")?;
         let field = |name: &str| dict.get_item(name).map(Bound::unbind);
+        let pubsub = py.import("aioxmpp.pubsub.xso")?;
+        let item = |name: &str| -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+            let class = pubsub.getattr(name)?;
+            let payload = class.getattr("__dict__")?.get_item("registered_payload")?;
+            Ok((class.unbind(), payload.unbind()))
+        };
         Ok(Classes {
+            items: [item("EventItem")?, item("Item")?],
             metadata_info: metadata.getattr("__dict__")?.get_item("info")?.unbind(),
             metadata: metadata.unbind(),
             info_fields: [
@@ -88,10 +97,10 @@ impl<'py> Infos<'py> {
     pub fn read(item: &Bound<'py, PyAny>) -> PyResult<Option<Self>> {
         let py = item.py();
         let classes = classes(py)?;
-        let payload = item.getattr(intern!(py, "registered_payload"))?;
-        if !payload.get_type().is(classes.metadata.bind(py)) {
+        let payload = payload_of(item, classes)?;
+        let Some(payload) = payload.filter(|p| p.get_type().is(classes.metadata.bind(py))) else {
             return Ok(None);
-        }
+        };
         // Metadata.info is a dict of MIME type -> list of Info, kept in the
         // XSO's parsed contents; absent means no <info/> at all.
         let contents = payload.getattr(intern!(py, "_xso_contents"))?;
@@ -140,6 +149,25 @@ impl<'py> Infos<'py> {
             )
             .collect()
     }
+}
+
+/// The payload of a pubsub item (`None`: unset). For aioxmpp's own item
+/// classes it is read straight from the parsed contents, as the `Info`
+/// fields are: the attribute is a descriptor implemented in Python, whose
+/// call cost a twentieth of a whole notification.
+fn payload_of<'py>(
+    item: &Bound<'py, PyAny>,
+    classes: &Classes,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = item.py();
+    let class = item.get_type();
+    for (known, field) in &classes.items {
+        if class.is(known.bind(py)) {
+            let contents = item.getattr(intern!(py, "_xso_contents"))?;
+            return contents.cast::<PyDict>()?.get_item(field);
+        }
+    }
+    item.getattr(intern!(py, "registered_payload")).map(Some)
 }
 
 /// A string field; anything else counts as absent.

@@ -308,8 +308,9 @@ def test_budget_holds_across_processes(tmp_path):
         _writer(tmp_path, 1000, 40, size, budget),
     ])
     used = sum(p.stat().st_size for p in _image_files(tmp_path))
-    # Both wrote 2 MB; a simultaneous last write may leave one extra file.
-    assert used <= budget + size, used
+    # Both wrote 2 MB. Each process's last write may land while the other
+    # scans (each scan then misses the other's file): one extra file each.
+    assert used <= budget + 2 * size, used
     assert sum(r["stats"]["image_disk_evictions"] for r in results) >= 40 - 2
     for r in results:
         stats = r["stats"]
