@@ -32,6 +32,10 @@ loopback address. With pytest::
 The server is stopped and its directory removed by :meth:`ProsodyServer.stop`
 (or leaving the ``with`` block), and at interpreter exit as a last resort.
 The package's own integration tests and ``examples/demo.py`` use it.
+
+:class:`ThrowawayServer` is what every such server has in common;
+:class:`aioxmpp_avatar.testing_ejabberd.EjabberdServer` is the same for
+ejabberd, so that a test written against one runs on the other.
 """
 
 from __future__ import annotations
