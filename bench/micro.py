@@ -165,19 +165,32 @@ def notify(impl: str, variant: str, quick: bool) -> dict:
 # -- lookup ---------------------------------------------------------------------
 
 
-def lookup(impl: str, quick: bool) -> dict:
-    """Cached ``await get_avatar_metadata(jid)`` in a loop: 5 passes of
-    100 rounds over 1,000 JIDs; the median pass counts (one pass is short,
-    so a burst of load from a neighbour spoils one pass, not the run)."""
-    n_jids, rounds, passes = (100, 40, 3) if quick else (1000, 100, 5)
+def parse_size(text: str) -> int:
+    """A JID count as the job names write it: ``1k``, ``10k``, ``100k``."""
+    return int(text[:-1]) * 1000 if text.endswith("k") else int(text)
+
+
+def lookup(impl: str, n_jids: int, quick: bool) -> dict:
+    """Cached ``await get_avatar_metadata(jid)`` swept over `n_jids` JIDs
+    (2 infos each, cached through notifications), in one coroutine.
+
+    The lookups use JID objects of their own, equal to but distinct from the
+    ones the notifications carried, as a roster view holding its own JIDs
+    would. Each pass makes about 100,000 calls (whole sweeps over the JIDs);
+    5 passes, the median pass counts (one pass is short, so a burst of load
+    from a neighbour spoils one pass, not the run)."""
+    if quick:
+        n_jids = max(100, n_jids // 100)
+    calls_target, passes = (4000, 3) if quick else (100_000, 5)
+    rounds = max(1, calls_target // n_jids)
 
     async def main():
         client, svc = _summon(impl, 2 * n_jids)
-        jids = _jids("user", n_jids)
-        for j, jid in enumerate(jids):
+        for j, jid in enumerate(_jids("user", n_jids)):
             svc.avatar_pep.on_item_publish(jid, NS_METADATA, build_event_item(j, 0, 2))
+        jids = _jids("user", n_jids)
         get = svc.get_avatar_metadata
-        # Warm-up round, also checks that every entry is cached.
+        # Warm-up sweep, also checks that every entry is cached.
         for jid in jids:
             assert len(await get(jid)) == 2
 
@@ -214,9 +227,9 @@ def lookup(impl: str, quick: bool) -> dict:
 # -- memory ---------------------------------------------------------------------
 
 
-def memory(impl: str, fill: str, quick: bool) -> dict:
-    """RSS growth for N cached JIDs x 2 infos (``metadata_cache_size=N``),
-    filled through PEP notifications (`fill` "notify") or through
+def memory(impl: str, fill: str, n_jids: int, quick: bool) -> dict:
+    """RSS growth for `n_jids` cached JIDs x 2 infos (the metadata cache
+    holds them all), filled through PEP notifications (`fill` "notify") or through
     ``get_avatar_metadata`` answered by a fake in-process pubsub ("fetch").
 
     JIDs and items are made chunk by chunk and dropped after use, as a client
@@ -226,7 +239,8 @@ def memory(impl: str, fill: str, quick: bool) -> dict:
     import aioxmpp
     import aioxmpp.pubsub.xso as pubsub_xso
 
-    n_jids = 2000 if quick else 100_000
+    if quick:
+        n_jids = max(2000, n_jids // 50)
     chunk = 1000
 
     async def main():

@@ -36,13 +36,15 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from common import IMPLS, median  # noqa: E402
-from worker import PROSODY_JOBS  # noqa: E402
+from worker import LOOKUP_SIZES, MEMORY_SIZES, PROSODY_JOBS  # noqa: E402
 
 #: Selectable rows and the worker jobs each runs.
 ROWS = {
     "notify": ("notify:new", "notify:repeat"),
-    "lookup": ("lookup",),
-    "memory": ("memory:notify", "memory:fetch"),
+    "lookup": tuple(f"lookup:{size}" for size in LOOKUP_SIZES),
+    "memory": tuple(
+        f"memory:{fill}:{size}" for fill in ("notify", "fetch") for size in MEMORY_SIZES
+    ),
     "hash": ("hash",),
     "fanout": ("fanout",),
     "login": ("login",),
@@ -110,49 +112,42 @@ LINES = [
         _ratio_at_least(3.0),
         3.0,
     ),
-    Line(
-        "lookup",
-        "lookup",
-        "lookup (cached get_avatar_metadata)",
-        "us_per_call",
-        "µs/call",
-        "lower",
-        "≥ 1×",
-        _ratio_at_least(1.0),
-        1.0,
+    *(
+        Line(
+            "lookup",
+            f"lookup:{size}",
+            f"lookup, {size} JIDs (cached get_avatar_metadata)",
+            "us_per_call",
+            "µs/call",
+            "lower",
+            "≥ 1×",
+            _ratio_at_least(1.0),
+            1.0,
+        )
+        for size in LOOKUP_SIZES
     ),
-    Line(
-        "memory",
-        "memory:notify",
-        "memory, filled by notifications",
-        "kib_per_jid",
-        "KiB/JID",
-        "lower",
-        "ours ≤ 1/4 (≥ 4×)",
-        _ratio_at_least(4.0),
-        4.0,
-    ),
-    Line(
-        "memory",
-        "memory:notify",
-        "memory, notifications + one lookup per JID",
-        "kib_per_jid_after_lookup",
-        "KiB/JID",
-        "lower",
-        "ours ≤ 1/4 (≥ 4×)",
-        _ratio_at_least(4.0),
-        4.0,
-    ),
-    Line(
-        "memory",
-        "memory:fetch",
-        "memory, filled by get_avatar_metadata",
-        "kib_per_jid",
-        "KiB/JID",
-        "lower",
-        "ours ≤ 1/4 (≥ 4×)",
-        _ratio_at_least(4.0),
-        4.0,
+    *(
+        Line(
+            "memory",
+            f"memory:{fill}:{size}",
+            f"memory, {size} JIDs, {label}",
+            metric,
+            "KiB/JID",
+            "lower",
+            "ours ≤ 1/4 (≥ 4×)",
+            _ratio_at_least(4.0),
+            4.0,
+        )
+        for fill, label, metric in (
+            ("notify", "filled by notifications", "kib_per_jid"),
+            (
+                "notify",
+                "notifications + one lookup per JID",
+                "kib_per_jid_after_lookup",
+            ),
+            ("fetch", "filled by get_avatar_metadata", "kib_per_jid"),
+        )
+        for size in MEMORY_SIZES
     ),
     Line(
         "hash",
@@ -781,9 +776,19 @@ def _details(results):
     keys = {
         "notify:new": ["callbacks", "mean_infos"],
         "notify:repeat": ["callbacks", "mean_infos"],
-        "lookup": ["us_per_noop_coroutine"],
-        "memory:notify": ["rss_growth_mib", "fill_s"],
-        "memory:fetch": ["kib_per_jid_after_lookup", "rss_growth_mib", "fill_s"],
+        **{f"lookup:{size}": ["us_per_noop_coroutine"] for size in LOOKUP_SIZES},
+        **{
+            f"memory:notify:{size}": ["rss_growth_mib", "fill_s"]
+            for size in MEMORY_SIZES
+        },
+        **{
+            f"memory:fetch:{size}": [
+                "kib_per_jid_after_lookup",
+                "rss_growth_mib",
+                "fill_s",
+            ]
+            for size in MEMORY_SIZES
+        },
         "hash": ["add_ms", "hashlib_ms", "hashlib_gb_s"],
         "fanout": ["iq_metadata", "iq_data", "requests", "notified_before_start"],
         "login": ["iq_metadata", "iq_data", "connect_s", "signals"],
@@ -830,15 +835,19 @@ ROW_DOCS = {
         "contents), 10% change it."
     ),
     "lookup": (
-        "1,000 JIDs cached through notifications (2 infos each), then "
-        "`await svc.get_avatar_metadata(jid)` over them in one coroutine: 5 "
-        "passes of 100 rounds (100,000 calls each); time per call including "
-        "the loop, median pass. The worker also reports the cost of awaiting a "
+        "1,000, 10,000 or 100,000 JIDs cached through notifications (2 infos "
+        "each; `metadata_cache_size` twice that), then "
+        "`await svc.get_avatar_metadata(jid)` swept over all of them in one "
+        "coroutine, with JID objects equal to but distinct from the "
+        "notifications' (a roster view holds its own): 5 passes of about "
+        "100,000 calls (100, 10 or 1 sweeps); time per call including the "
+        "loop, median pass. The worker also reports the cost of awaiting a "
         "no-op coroutine in the same loop."
     ),
     "memory": (
-        "RSS growth (`/proc/self/statm`) for 100,000 JIDs × 2 infos with "
-        "`metadata_cache_size=100000`, after `gc.collect()`. JIDs and items are "
+        "RSS growth (`/proc/self/statm`) for 10,000 or 100,000 JIDs × 2 infos "
+        "with `metadata_cache_size` equal to the JID count, after "
+        "`gc.collect()`. JIDs and items are "
         "made 1,000 at a time and dropped after delivery, as a client parsing "
         "stanzas would; a warm-up chunk made and dropped before the first "
         "reading pre-grows the allocator. *filled by notifications*: through "

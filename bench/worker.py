@@ -20,12 +20,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import IMPLS  # noqa: E402
 
+#: JID counts of the lookup and memory jobs (RSS growth at 1k JIDs is
+#: below what a reading of RSS resolves, so memory starts at 10k).
+LOOKUP_SIZES = ("1k", "10k", "100k")
+MEMORY_SIZES = ("10k", "100k")
 JOBS = (
     "notify:new",
     "notify:repeat",
-    "lookup",
-    "memory:notify",
-    "memory:fetch",
+    *(f"lookup:{size}" for size in LOOKUP_SIZES),
+    *(f"memory:{fill}:{size}" for fill in ("notify", "fetch") for size in MEMORY_SIZES),
     "hash",
     "fanout",
     "login",
@@ -39,10 +42,11 @@ def run(job: str, impl: str, quick: bool, env: dict | None) -> dict:
 
     if job.startswith("notify:"):
         return micro.notify(impl, job.split(":", 1)[1], quick)
-    if job == "lookup":
-        return micro.lookup(impl, quick)
+    if job.startswith("lookup:"):
+        return micro.lookup(impl, micro.parse_size(job.split(":")[1]), quick)
     if job.startswith("memory:"):
-        return micro.memory(impl, job.split(":", 1)[1], quick)
+        _, fill, size = job.split(":")
+        return micro.memory(impl, fill, micro.parse_size(size), quick)
     if job == "hash":
         return micro.hashing(impl, quick)
     import xmpp

@@ -2,9 +2,10 @@
 # Run every check and test on a fresh machine: installs what is needed
 # (dev/setup.sh), then Rust format/lint/unit tests, a short fuzzing run
 # of every target (when nightly and cargo-fuzz are there), ruff, mypy
-# --strict, the type stubs' agreement with the built module, pytest (unit
-# tests, then integration tests against throwaway Prosody and ejabberd
-# servers on 127.0.0.1), the release wheel and sdist built and checked once
+# --strict, the type stubs' agreement with the built module, the Sphinx
+# documentation (docs/, warnings as errors), pytest (unit tests, then
+# integration tests against throwaway Prosody and ejabberd servers on
+# 127.0.0.1), the release wheel and sdist built and checked once
 # (dev/build-wheels.sh: auditwheel, a fresh virtualenv, a smoke test), and
 # the unit tests again on every other Python 3.9-3.13 found, against that
 # wheel.
@@ -27,6 +28,12 @@ echo "== mypy --strict (the package; settings in pyproject.toml)"
 python -m mypy
 echo "== stubtest (python/aioxmpp_avatar/_core.pyi against the built module)"
 python -m mypy.stubtest aioxmpp_avatar._core
+echo "== docs (Sphinx, warnings are errors; the pages in docs/, the API from the docstrings)"
+if python -c "import sphinx" 2>/dev/null; then
+    python -m sphinx -W --keep-going -b html docs docs/_build/html
+else
+    echo "   skipped: Sphinx is not installed (dev/requirements.txt installs it on Python 3.11+)"
+fi
 echo "== pytest"
 python -m pytest -q -p no:cacheprovider "$@"
 echo "== the release wheel and sdist (dev/build-wheels.sh)"

@@ -15,15 +15,70 @@ pub struct JidKey {
     /// Chooses the bucket; computed by the binding from the parts.
     hash: u64,
     /// Localpart, domain and resource, one after the other.
-    text: Box<str>,
+    text: Text,
     /// Length of the localpart in `text`, `ABSENT` when there is none.
     local_len: u32,
-    /// End of the domain in `text`; a resource follows when `has_resource`.
+    /// End of the domain in `text`, with `HAS_RESOURCE` set when a
+    /// resource follows.
     domain_end: u32,
-    has_resource: bool,
 }
 
 const ABSENT: u32 = u32::MAX;
+const HAS_RESOURCE: u32 = 1 << 31;
+
+/// Bytes of text kept inside the key itself: most bare JIDs
+/// (`alice` + `example.org`) fit, so their key needs no allocation of its
+/// own and a lookup reads no second cache line.
+const INLINE: usize = 22;
+
+/// A key's text: inline when short, else on the heap (24 bytes either way).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Text {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<str>),
+}
+
+impl Default for Text {
+    fn default() -> Self {
+        Self::Inline {
+            len: 0,
+            bytes: [0; INLINE],
+        }
+    }
+}
+
+impl Text {
+    fn new(parts: [&str; 3]) -> Self {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len <= INLINE {
+            let mut bytes = [0; INLINE];
+            let mut at = 0;
+            for part in parts {
+                bytes[at..at + part.len()].copy_from_slice(part.as_bytes());
+                at += part.len();
+            }
+            // Equal texts must be equal values: the unused bytes stay 0.
+            return Self::Inline {
+                len: len as u8,
+                bytes,
+            };
+        }
+        Self::Heap(parts.concat().into_boxed_str())
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Self::Heap(text) => text.as_bytes(),
+        }
+    }
+
+    /// `self[range]` as text. The text was built from whole `&str` parts
+    /// and is only cut where they meet, so this is always valid UTF-8.
+    fn slice(&self, range: std::ops::Range<usize>) -> &str {
+        std::str::from_utf8(&self.as_bytes()[range]).unwrap_or_default()
+    }
+}
 
 impl Hash for JidKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
@@ -61,10 +116,11 @@ impl Lookup<JidKey> for JidRef<'_> {
     }
 
     fn matches(&self, key: &JidKey) -> bool {
+        // Compared as bytes: equal parts of valid UTF-8 are equal bytes.
         key.hash == self.hash
-            && key.domain() == self.domain
-            && key.local() == self.local
-            && key.resource() == self.resource
+            && key.domain_bytes() == self.domain.as_bytes()
+            && key.local_bytes() == self.local.map(str::as_bytes)
+            && key.resource_bytes() == self.resource.map(str::as_bytes)
     }
 }
 
@@ -77,7 +133,7 @@ pub fn mix_part_hashes(local: Option<u64>, domain: u64, resource: Option<u64>) -
 impl JidKey {
     /// The key of `local@domain/resource`; `hash` only picks buckets, so
     /// any function of the parts will do (see [`mix_part_hashes`]).
-    /// `None` when a part is longer than 4 GiB.
+    /// `None` when the parts are 2 GiB or longer.
     pub fn new(
         local: Option<&str>,
         domain: &str,
@@ -86,39 +142,61 @@ impl JidKey {
     ) -> Option<Self> {
         let l = local.unwrap_or("");
         let r = resource.unwrap_or("");
+        let fits = |n: usize| u32::try_from(n).ok().filter(|&n| n < HAS_RESOURCE);
+        fits(l.len() + domain.len() + r.len())?;
         let local_len = match local {
-            Some(l) => u32::try_from(l.len()).ok().filter(|&n| n != ABSENT)?,
+            Some(l) => fits(l.len())?,
             None => ABSENT,
         };
-        let domain_end = u32::try_from(l.len() + domain.len()).ok()?;
-        u32::try_from(domain_end as usize + r.len()).ok()?;
-        let mut text = String::with_capacity(l.len() + domain.len() + r.len());
-        text.push_str(l);
-        text.push_str(domain);
-        text.push_str(r);
+        let domain_end = fits(l.len() + domain.len())?;
         Some(Self {
             hash,
-            text: text.into_boxed_str(),
+            text: Text::new([l, domain, r]),
             local_len,
-            domain_end,
-            has_resource: resource.is_some(),
+            domain_end: domain_end | if resource.is_some() { HAS_RESOURCE } else { 0 },
         })
     }
 
     /// The localpart, if any.
     pub fn local(&self) -> Option<&str> {
-        (self.local_len != ABSENT).then(|| &self.text[..self.local_len as usize])
+        (self.local_len != ABSENT).then(|| self.text.slice(0..self.local_len as usize))
     }
 
     /// The domain.
     pub fn domain(&self) -> &str {
-        &self.text[self.local_start_of_domain()..self.domain_end as usize]
+        self.text.slice(self.domain_range())
     }
 
     /// The resource, if any.
     pub fn resource(&self) -> Option<&str> {
-        self.has_resource
-            .then(|| &self.text[self.domain_end as usize..])
+        self.resource_range().map(|range| self.text.slice(range))
+    }
+
+    fn local_bytes(&self) -> Option<&[u8]> {
+        (self.local_len != ABSENT).then(|| &self.text.as_bytes()[..self.local_len as usize])
+    }
+
+    fn domain_bytes(&self) -> &[u8] {
+        &self.text.as_bytes()[self.domain_range()]
+    }
+
+    fn resource_bytes(&self) -> Option<&[u8]> {
+        self.resource_range()
+            .map(|range| &self.text.as_bytes()[range])
+    }
+
+    fn domain_range(&self) -> std::ops::Range<usize> {
+        let start = if self.local_len == ABSENT {
+            0
+        } else {
+            self.local_len as usize
+        };
+        start..(self.domain_end & !HAS_RESOURCE) as usize
+    }
+
+    fn resource_range(&self) -> Option<std::ops::Range<usize>> {
+        (self.domain_end & HAS_RESOURCE != 0)
+            .then(|| (self.domain_end & !HAS_RESOURCE) as usize..self.text.as_bytes().len())
     }
 
     /// Whether both name the same account (same localpart and domain; a
@@ -131,14 +209,6 @@ impl JidKey {
     /// full JID): the same account, not the same resource.
     pub fn is_other_resource_of(&self, account: &JidKey) -> bool {
         self.same_bare(account) && self != account
-    }
-
-    fn local_start_of_domain(&self) -> usize {
-        if self.local_len == ABSENT {
-            0
-        } else {
-            self.local_len as usize
-        }
     }
 }
 
@@ -206,6 +276,35 @@ mod tests {
         assert_eq!(lru.peek(&find(Some("roo"), "tx", None)), None);
         let r = find(Some("root"), "x", Some("r"));
         assert_eq!(r.to_key(), Some(key(Some("root"), "x", Some("r"), 7)));
+    }
+
+    #[test]
+    fn short_and_long_texts_are_keys_alike() {
+        assert_eq!(std::mem::size_of::<JidKey>(), 40);
+        let long = "x".repeat(INLINE);
+        for (l, d, r) in [
+            (Some("alice"), "example.org", None),
+            (Some("alice"), "example.org", Some("phone")),
+            (Some(long.as_str()), "example.org", Some("ü")),
+            (None, long.as_str(), None),
+            (Some(""), "", Some("")),
+        ] {
+            let k = key(l, d, r, 3);
+            assert_eq!((k.local(), k.domain(), k.resource()), (l, d, r));
+            assert_eq!(k, key(l, d, r, 3));
+            let found = JidRef {
+                hash: 3,
+                local: l,
+                domain: d,
+                resource: r,
+            };
+            assert!(found.matches(&k), "{k:?}");
+        }
+        assert!(matches!(
+            key(Some("alice"), "example.org", None, 1).text,
+            Text::Inline { .. }
+        ));
+        assert!(matches!(key(Some(&long), "x", None, 1).text, Text::Heap(_)));
     }
 
     #[test]

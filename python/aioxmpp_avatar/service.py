@@ -11,11 +11,10 @@ fetch or advertise) is taken by :class:`aioxmpp_avatar._core.AvatarState`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, Optional, TypeVar, Union
 
 import aioxmpp
@@ -176,8 +175,9 @@ class AvatarService(service.Service):  # type: ignore[misc]  # aioxmpp is untype
     @property
     def image_directory_budget(self) -> Optional[int]:
         """Bytes of image files kept in :attr:`image_directory` at most
-        (None: unbounded); the least recently used files of every process
-        sharing the directory are removed first, at the next write."""
+        (default 64 MiB; None: unbounded); the least recently used files of
+        every process sharing the directory are removed first, at the next
+        write."""
         return self._directory.budget
 
     @image_directory_budget.setter
@@ -186,7 +186,8 @@ class AvatarService(service.Service):  # type: ignore[misc]  # aioxmpp is untype
 
     @property
     def image_memory_budget(self) -> int:
-        """Bytes of verified images kept in memory (LRU)."""
+        """Bytes of verified images kept in memory (LRU; default 16 MiB),
+        shared by every JID and descriptor of this service."""
         return self._images.budget
 
     @image_memory_budget.setter
@@ -195,8 +196,9 @@ class AvatarService(service.Service):  # type: ignore[misc]  # aioxmpp is untype
 
     @property
     def max_image_bytes(self) -> int:
-        """Largest image fetched or accepted; larger ones are refused with
-        :class:`ImageTooLargeError` before any IQ when advertised as such."""
+        """Largest image fetched or accepted, in bytes (default 1 MiB);
+        larger ones are refused with :class:`ImageTooLargeError`, before
+        any IQ when advertised as such."""
         return self._images.max_image_bytes
 
     @max_image_bytes.setter
@@ -205,7 +207,8 @@ class AvatarService(service.Service):  # type: ignore[misc]  # aioxmpp is untype
 
     @property
     def max_infos(self) -> int:
-        """Most ``<info/>`` entries taken from one metadata item."""
+        """Most ``<info/>`` entries taken from one metadata item (default
+        16); the rest are ignored."""
         return self._session.max_infos
 
     @max_infos.setter
@@ -214,7 +217,10 @@ class AvatarService(service.Service):  # type: ignore[misc]  # aioxmpp is untype
 
     @property
     def negative_ttl(self) -> float:
-        """Seconds a failed image fetch for one (JID, id) is not retried."""
+        """Seconds a failed image fetch for one (JID, id) is not retried
+        (default 300); meanwhile :meth:`~AbstractAvatarDescriptor.get_image_bytes`
+        raises :class:`ImageUnavailableError` at once. A notification naming
+        the id again allows a retry straight away."""
         return self._session.negative_ttl
 
     @negative_ttl.setter
@@ -469,10 +475,14 @@ class AvatarService(service.Service):  # type: ignore[misc]  # aioxmpp is untype
     def _handle_pubsub_publish(
         self, jid: aioxmpp.JID, node: str, item: Any, *, message: Any = None,
     ) -> None:
-        with _never_raise("PEP notification from %s", jid):
+        # try/except, not a context manager: this runs per notification,
+        # and entering a generator-based one costs more than the rest.
+        try:
             metadata = self._session.pep_notification(jid, item)
             if metadata is not None:
                 self.on_metadata_changed(jid, metadata)
+        except Exception:  # noqa: BLE001 - logged with its traceback
+            _log_handler_error("PEP notification from %s", jid)
 
     @service.depsignal(presence.PresenceClient, "on_available")
     def _handle_on_available(self, full_jid: aioxmpp.JID, stanza: Any) -> None:
@@ -483,7 +493,7 @@ class AvatarService(service.Service):  # type: ignore[misc]  # aioxmpp is untype
         self._handle_presence(full_jid, stanza)
 
     def _handle_presence(self, full_jid: aioxmpp.JID, stanza: Any) -> None:
-        with _never_raise("presence from %s", full_jid):
+        try:
             update = stanza.xep0153_x
             changed, rehash = self._session.presence(
                 full_jid, self.client.local_jid, update is not None,
@@ -493,14 +503,18 @@ class AvatarService(service.Service):  # type: ignore[misc]  # aioxmpp is untype
                 self.on_metadata_changed(*changed)
             if rehash is not None:
                 self._start_rehash(rehash)
+        except Exception:  # noqa: BLE001 - logged with its traceback
+            _log_handler_error("presence from %s", full_jid)
 
     @service.depsignal(presence.PresenceClient, "on_unavailable")
     def _handle_on_unavailable(self, full_jid: aioxmpp.JID, stanza: Any) -> None:
-        with _never_raise("unavailable presence from %s", full_jid):
+        try:
             rehash = self._session.unavailable(
                 full_jid, self.client.local_jid, _is_muc(stanza))
             if rehash is not None:
                 self._start_rehash(rehash)
+        except Exception:  # noqa: BLE001 - logged with its traceback
+            _log_handler_error("unavailable presence from %s", full_jid)
 
     @service.depfilter(aioxmpp.stream.StanzaStream,
                        "service_outbound_presence_filter")
@@ -674,14 +688,10 @@ class AvatarService(service.Service):  # type: ignore[misc]  # aioxmpp is untype
         return bool(self._server_converts_vcard)
 
 
-@contextlib.contextmanager
-def _never_raise(what: str, jid: aioxmpp.JID) -> Iterator[None]:
-    """Log, never propagate, an error in a handler of an aioxmpp signal: an
-    exception there would disconnect the handler for good."""
-    try:
-        yield
-    except Exception:  # noqa: BLE001 - logged with its traceback
-        logger.exception("avatar service: error handling " + what, jid)
+def _log_handler_error(what: str, jid: aioxmpp.JID) -> None:
+    """Log the exception being handled in a handler of an aioxmpp signal,
+    which must never propagate: it would disconnect the handler for good."""
+    logger.exception("avatar service: error handling " + what, jid)
 
 
 def _is_muc(stanza: Any) -> bool:

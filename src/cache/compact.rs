@@ -4,10 +4,12 @@
 //! MIME type and a few small numbers. [`CompactRecords`] keeps exactly that
 //! in 40 bytes per source, with up to two sources inline in the cache entry,
 //! and moves anything unusual (mixed-case or non-hex ids, other MIME types,
-//! URLs, out-of-range numbers) into an optional side box. The encoding is
+//! URLs, out-of-range numbers) into an optional shared side box. The encoding is
 //! lossless and canonical: equal records encode to equal bytes, so change
 //! detection compares the compact forms directly. Descriptors hold a
 //! [`CompactRecord`] too and decode a field only when it is read.
+
+use std::sync::Arc;
 
 use crate::ids::{hex_encode, sha1_digest_of, SHA1_LEN};
 use crate::model::Record;
@@ -53,7 +55,9 @@ pub struct CompactRecord {
     kind: SourceKind,
     mime: u8,
     flags: u8,
-    extra: Option<Box<Extra>>,
+    /// Shared, not copied, by the descriptors built from the record: a
+    /// lookup then costs no allocation per URL.
+    extra: Option<Arc<Extra>>,
 }
 
 /// The records of one cache entry.
@@ -172,7 +176,7 @@ impl CompactRecord {
             rare: (extra != Rare::default()).then(|| Box::new(extra)),
         };
         if extra != Extra::default() {
-            c.extra = Some(Box::new(extra));
+            c.extra = Some(Arc::new(extra));
         }
         c
     }

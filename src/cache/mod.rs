@@ -51,12 +51,59 @@ pub const DEFAULT_PEP_MEMORY: usize = 10_000;
 /// looked up most recently.
 pub const KEPT_VIEWS: usize = 1024;
 
+/// Whether a new view is worth keeping. A sweep over more JIDs than
+/// [`KEPT_VIEWS`] replaces every view before it is used again: keeping
+/// them then only costs (a key copy, an eviction) and never hits. So views
+/// are admitted freely while at least one in [`MIN_HIT_SHARE`] of the
+/// recent lists was a kept view (rather than built anew), and otherwise one
+/// in [`TRIAL_EVERY`], so that a new small set of busy JIDs still gets its
+/// views.
+#[derive(Debug, Default)]
+struct ViewAdmission {
+    hits: u32,
+    misses: u32,
+    refused: u32,
+}
+
+/// See [`ViewAdmission`]: free admission needs a view hit rate of 1 in 4.
+const MIN_HIT_SHARE: u32 = 4;
+/// See [`ViewAdmission`]: hits credited up front, so that the first lists
+/// keep their views.
+const WARM_UP: u32 = 64;
+/// See [`ViewAdmission`]: below that rate, one view in 16 is kept.
+const TRIAL_EVERY: u32 = 16;
+
+impl ViewAdmission {
+    fn record(&mut self, hit: bool) {
+        if hit {
+            self.hits += 1;
+        } else {
+            self.misses += 1;
+        }
+        // Recent lookups count: halve the history every 2 * KEPT_VIEWS.
+        if self.hits + self.misses >= 2 * KEPT_VIEWS as u32 {
+            self.hits /= 2;
+            self.misses /= 2;
+        }
+    }
+
+    fn admit(&mut self) -> bool {
+        // Until the first few lists were counted, keep every view.
+        if (self.hits + WARM_UP) * (MIN_HIT_SHARE - 1) >= self.misses {
+            return true;
+        }
+        self.refused = self.refused.wrapping_add(1);
+        self.refused.is_multiple_of(TRIAL_EVERY)
+    }
+}
+
 /// Metadata per JID, bounded, with change detection.
 pub struct MetadataCache<K, V> {
     entries: Lru<K, Entry>,
     /// The views of the most recently viewed entries; an entry that changes
     /// or leaves the cache loses its view.
     views: Lru<K, V>,
+    admission: ViewAdmission,
     /// JIDs known to use PEP avatars whose entry was evicted or forgotten;
     /// for cached JIDs the entry's own flag says it.
     pep_without_entry: Lru<K, ()>,
@@ -74,6 +121,7 @@ impl<K: LruKey + Hash + Clone, V> MetadataCache<K, V> {
         Self {
             entries: Lru::new(capacity),
             views: Lru::new(KEPT_VIEWS),
+            admission: ViewAdmission::default(),
             pep_without_entry: Lru::new(DEFAULT_PEP_MEMORY.max(capacity)),
             in_flight: HashMap::new(),
             next_generation: 0,
@@ -110,9 +158,13 @@ impl<K: LruKey + Hash + Clone, V> MetadataCache<K, V> {
     /// The cached entry for `key`, marked as recently used (its view too).
     pub fn lookup<Q: Lookup<K> + ?Sized>(&mut self, key: &Q) -> Option<Cached<'_, V>> {
         let entry = self.entries.get(key)?;
+        let view = self.views.get(key).map(|v| &*v);
+        if view.is_some() {
+            self.admission.record(true);
+        }
         Some(Cached {
             records: &entry.records,
-            view: self.views.get(key).map(|v| &*v),
+            view,
         })
     }
 
@@ -125,12 +177,20 @@ impl<K: LruKey + Hash + Clone, V> MetadataCache<K, V> {
         })
     }
 
-    /// Attach `view` to `key`'s entry (if cached). Only the
-    /// [`KEPT_VIEWS`] most recently viewed entries keep theirs.
-    pub fn keep_view<Q: Lookup<K> + ?Sized>(&mut self, key: &Q, view: V) {
-        if let Some((key, _)) = self.entries.get_entry(key) {
-            self.views.insert(key.clone(), view);
+    /// Attach `view`, just built for a lookup that found none or for an
+    /// event, to `key`'s entry (if cached and views are worth keeping, see
+    /// [`ViewAdmission`]). Only the [`KEPT_VIEWS`] most recently viewed
+    /// entries keep theirs. Returns whether it was kept.
+    pub fn keep_view<Q: Lookup<K> + ?Sized>(&mut self, key: &Q, view: V) -> bool {
+        self.admission.record(false);
+        if !self.admission.admit() {
+            return false;
         }
+        let Some((key, _)) = self.entries.get_entry(key) else {
+            return false;
+        };
+        self.views.insert(key.clone(), view);
+        true
     }
 
     /// Every view attached to an entry (for the binding's garbage collector).
@@ -318,10 +378,9 @@ mod tests {
         for i in 0..KEPT_VIEWS + 1 {
             let k = i.to_string();
             c.pep_event(&k, &[rec("1")]);
-            c.keep_view(&k, i as u32);
-            if i == 0 {
-                assert_eq!(c.lookup(&k).unwrap().view, Some(&0));
-            }
+            assert!(c.keep_view(&k, i as u32));
+            // A view that is used: views stay worth keeping.
+            assert_eq!(c.lookup(&k).unwrap().view, Some(&(i as u32)));
             if i == 1 {
                 c.lookup(&"0".to_string()); // keeps "0" fresh, so "1" goes first
             }
@@ -331,6 +390,40 @@ mod tests {
         assert_eq!(c.lookup(&"0".to_string()).unwrap().view, Some(&0));
         c.keep_view(&"absent".to_string(), 1);
         assert_eq!(c.views().count(), KEPT_VIEWS);
+    }
+
+    #[test]
+    fn a_sweep_over_more_jids_than_kept_views_keeps_few_views() {
+        let n = 10 * KEPT_VIEWS;
+        let mut c = cache(n);
+        let keys: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        for k in &keys {
+            c.pep_event(k, &[rec("1")]);
+        }
+        let mut kept = 0;
+        for _ in 0..3 {
+            for k in &keys {
+                if c.lookup(k).unwrap().view.is_none() {
+                    kept += usize::from(c.keep_view(k, 1));
+                }
+            }
+        }
+        // Far fewer than one per miss: one in TRIAL_EVERY once the hit
+        // rate has fallen.
+        assert!(kept < 3 * n / 8, "{kept} of {} misses kept a view", 3 * n);
+        // A small busy set that follows gets its views again.
+        let busy = &keys[..100];
+        let mut hits = 0;
+        for _ in 0..200 {
+            for k in busy {
+                if c.lookup(k).unwrap().view.is_some() {
+                    hits += 1;
+                } else {
+                    c.keep_view(k, 2);
+                }
+            }
+        }
+        assert!(hits > 200 * 100 * 9 / 10, "{hits} hits");
     }
 
     #[test]

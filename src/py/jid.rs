@@ -25,8 +25,9 @@ extern "C" {
     ) -> *const c_char;
 }
 
-/// The UTF-8 text of `s`, borrowed from the string object.
-fn utf8<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
+/// The UTF-8 text of `s`, borrowed from the string object (no copy, no
+/// temporary `bytes` as pyo3's conversions make under the 3.9 stable ABI).
+pub(crate) fn utf8<'a>(s: Borrowed<'a, '_, PyString>) -> PyResult<&'a str> {
     let mut size: ffi::Py_ssize_t = 0;
     // SAFETY: `s` is a live str; the buffer lives as long as the string,
     // which `'a` borrows, and CPython guarantees it is valid UTF-8.
@@ -51,38 +52,28 @@ fn not_a_jid(jid: &Bound<'_, PyAny>) -> PyErr {
 }
 
 /// The parts of an aioxmpp `JID` (`with_resource` false: of its bare JID),
-/// borrowed from `parts`, the JID's tuple.
-fn parts_of<'s, 'py>(
-    parts: &Bound<'py, PyTuple>,
-    strings: &'s mut [Option<Bound<'py, PyString>>; 3],
-    with_resource: bool,
-) -> PyResult<JidRef<'s>> {
-    for (i, slot) in strings.iter_mut().enumerate() {
-        if i == 2 && !with_resource {
-            break;
+/// borrowed from `parts`, the JID's tuple (no reference counting: the
+/// tuple holds them for as long as the borrow lives).
+fn parts_of<'a>(parts: &'a Bound<'_, PyTuple>, with_resource: bool) -> PyResult<JidRef<'a>> {
+    let part = |i: usize| -> PyResult<Option<(&'a str, u64)>> {
+        let item = parts.get_borrowed_item(i)?;
+        if item.is_none() {
+            return Ok(None);
         }
-        let item = parts.get_item(i)?;
-        if !item.is_none() {
-            *slot = Some(item.cast_into::<PyString>().map_err(|_| {
-                PyTypeError::new_err("expected an aioxmpp.JID whose parts are str or None")
-            })?);
-        }
-    }
-    let strings: &'s [Option<Bound<'py, PyString>>; 3] = strings;
-    let [local, domain, resource] = strings;
-    let domain = domain
-        .as_ref()
-        .ok_or_else(|| PyValueError::new_err("expected an aioxmpp.JID with a domain"))?;
-    let hash = |s: &Bound<'_, PyString>| s.hash().map(|h| h as u64);
+        let s = item.cast::<PyString>().map_err(|_| {
+            PyTypeError::new_err("expected an aioxmpp.JID whose parts are str or None")
+        })?;
+        Ok(Some((utf8(s)?, s.hash()? as u64)))
+    };
+    let local = part(0)?;
+    let (domain, domain_hash) =
+        part(1)?.ok_or_else(|| PyValueError::new_err("expected an aioxmpp.JID with a domain"))?;
+    let resource = if with_resource { part(2)? } else { None };
     Ok(JidRef {
-        hash: mix_part_hashes(
-            local.as_ref().map(hash).transpose()?,
-            hash(domain)?,
-            resource.as_ref().map(hash).transpose()?,
-        ),
-        local: local.as_ref().map(utf8).transpose()?,
-        domain: utf8(domain)?,
-        resource: resource.as_ref().map(utf8).transpose()?,
+        hash: mix_part_hashes(local.map(|p| p.1), domain_hash, resource.map(|p| p.1)),
+        local: local.map(|p| p.0),
+        domain,
+        resource: resource.map(|p| p.0),
     })
 }
 
@@ -98,9 +89,7 @@ pub fn with_jid_ref<R>(
         .ok()
         .filter(|t| t.len() == 3)
         .ok_or_else(|| not_a_jid(jid))?;
-    let mut strings = [None, None, None];
-    let jid_ref = parts_of(parts, &mut strings, with_resource)?;
-    Ok(f(&jid_ref))
+    Ok(f(&parts_of(parts, with_resource)?))
 }
 
 /// The key of an aioxmpp `JID` (`with_resource` false: of its bare JID).

@@ -73,19 +73,18 @@ impl Helpers {
     ) -> PyResult<Bound<'py, PyList>> {
         let py = jid.py();
         let clone = |o: &Option<Py<PyAny>>| o.as_ref().map(|o| o.clone_ref(py));
-        let objects = records
-            .map(|r| {
-                let mut d = AbstractAvatarDescriptor::new(r.clone(), jid.clone().unbind());
-                d.fetcher = clone(&self.fetcher);
-                match r.kind() {
-                    SourceKind::Pubsub => d.pubsub = clone(&self.pubsub),
-                    SourceKind::VCard => d.vcard = clone(&self.vcard),
-                    SourceKind::Http | SourceKind::Abstract => {}
-                }
-                d.into_object(py)
-            })
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, objects)
+        let list = PyList::empty(py);
+        for r in records {
+            let mut d = AbstractAvatarDescriptor::new(r.clone(), jid.clone().unbind());
+            d.fetcher = clone(&self.fetcher);
+            match r.kind() {
+                SourceKind::Pubsub => d.pubsub = clone(&self.pubsub),
+                SourceKind::VCard => d.vcard = clone(&self.vcard),
+                SourceKind::Http | SourceKind::Abstract => {}
+            }
+            list.append(d.into_object(py)?)?;
+        }
+        Ok(list)
     }
 }
 

@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
 
+use super::jid::utf8;
 use crate::validate::{RawInt, ReceivedInfo};
 
 /// aioxmpp's avatar XSO classes and the descriptors that key their parsed
@@ -146,7 +147,7 @@ fn text(value: &Option<Bound<'_, PyAny>>) -> Option<String> {
     // A cast, not `extract`: a failed extract builds a Python exception,
     // which would cost more than the whole entry for every absent `url`.
     let text = value.as_ref()?.cast::<PyString>().ok()?;
-    text.to_cow().ok().map(|t| t.into_owned())
+    utf8(text.as_borrowed()).ok().map(str::to_owned)
 }
 
 /// An integer field, keeping "absent" and "not an integer" apart.

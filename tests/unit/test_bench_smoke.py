@@ -47,7 +47,7 @@ def test_bench_quick_run_writes_a_table(tmp_path):
     for label in (
         "notify, all new",
         "notify, 90% unchanged repeats",
-        "lookup (cached get_avatar_metadata)",
+        "lookup, 1k JIDs (cached get_avatar_metadata)",
         "hash: add_avatar_image",
     ):
         row = next(ln for ln in text.splitlines() if ln.startswith(f"| {label}"))

@@ -3,7 +3,7 @@
 Every test makes the same calls on aioxmpp's original implementation
 (``aioxmpp.avatar.service``) and on ours (``aioxmpp_avatar``) and compares
 the results, or the exception types. Where we deliberately do more
-(README, "Where we differ from aioxmpp.avatar on purpose") the extension is
+(docs/migration.rst, "Deliberate differences") the extension is
 tested explicitly: PNG width and height read from the header, hashable
 descriptors, a useful ``repr``.
 """

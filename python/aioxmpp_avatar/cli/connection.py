@@ -63,6 +63,8 @@ class ConnectionSettings:
 
     @property
     def address(self) -> str:
+        """Where the client connects, for messages: ``host:port``, or the
+        servers of the JID's domain (DNS)."""
         if self.host is None:
             return f"the servers of {self.jid.domain}"
         return f"{self.host}:{self.port}"
@@ -77,6 +79,8 @@ class ConnectionSettings:
 
 
 def parse_jid(text: str, what: str = "JID") -> Any:
+    """`text` as an :class:`aioxmpp.JID`; a :class:`.errors.CliError` (exit
+    code 2) naming `what` if it is not a valid JID."""
     try:
         return aioxmpp.JID.fromstr(text.strip())
     except ValueError as exc:
@@ -84,6 +88,8 @@ def parse_jid(text: str, what: str = "JID") -> Any:
 
 
 def account_jid(args: argparse.Namespace) -> Any:
+    """The account's JID from ``--jid`` or ``$XMPP_JID``; it must have a
+    user part."""
     text = args.jid or os.environ.get("XMPP_JID", "")
     if not text.strip():
         raise CliError(EXIT_USAGE, "no account: pass --jid JID or set XMPP_JID")
@@ -125,6 +131,8 @@ def transport_options(
 
 
 def read_password(jid: Any) -> str:
+    """The password from ``$XMPP_PASSWORD``, else asked for on the terminal
+    (never an argument: other users can see a process's arguments)."""
     password = os.environ.get("XMPP_PASSWORD")
     if password:
         return password
@@ -145,6 +153,12 @@ def read_password(jid: Any) -> str:
 
 
 def connection_settings(args: argparse.Namespace) -> ConnectionSettings:
+    """The :class:`ConnectionSettings` of parsed options with the attributes
+    ``jid``, ``host``, ``port``, ``allow_plaintext`` and ``timeout`` (as the
+    command's and the examples' parsers make them), the password read by
+    :func:`read_password`. Raises :class:`.errors.CliError` for a missing or
+    invalid JID or password, a bad port, or plaintext to a host that is not
+    loopback."""
     jid = account_jid(args)
     host, port = transport_options(args, jid)
     password = read_password(jid)
