@@ -289,6 +289,8 @@ class ThrowawayServer:
     kind: ClassVar[str] = ""
     #: The exception raised when starting, stopping or registering fails.
     error: ClassVar[Type[ServerError]] = ServerError
+    #: How many control commands :meth:`register_many` runs at once.
+    register_concurrency: ClassVar[int] = 8
     #: Where the server's own log is written (set by subclasses).
     log_path: str
     #: Where the server writes its pid (set by subclasses).
@@ -577,11 +579,12 @@ class ThrowawayServer:
         self,
         accounts: Iterable[Tuple[str, str]],
         *,
-        concurrency: int = 6,
+        concurrency: Optional[int] = None,
         timeout: float = 60.0,
     ) -> List[Account]:
         """Register several ``(user, password)`` pairs, running up to
-        `concurrency` control commands at once, all within `timeout` s.
+        `concurrency` (default :attr:`register_concurrency`) control
+        commands at once, all within `timeout` s.
 
         Returns the :class:`Account` objects in input order.
 
@@ -603,6 +606,8 @@ class ThrowawayServer:
                 return f"{user}@{self.domain}: {exc}"
             return None
 
+        if concurrency is None:
+            concurrency = self.register_concurrency
         workers = max(1, min(concurrency, len(pairs)))
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             errors = [e for e in pool.map(one, pairs) if e is not None]

@@ -199,6 +199,8 @@ class EjabberdServer(ThrowawayServer):
 
     kind = "ejabberd"
     error = EjabberdError
+    #: Six ``ejabberdctl`` calls at once are known to work.
+    register_concurrency = 6
 
     def __init__(
         self,
