@@ -3,11 +3,12 @@
 # (dev/setup.sh), then Rust format/lint/unit tests, a short fuzzing run
 # of every target (when nightly and cargo-fuzz are there), ruff, mypy
 # --strict, the type stubs' agreement with the built module, the Sphinx
-# documentation (docs/, warnings as errors), pytest (unit
-# tests, then integration tests against a throwaway Prosody on 127.0.0.1),
-# the release wheel and sdist built and checked once (dev/build-wheels.sh:
-# auditwheel, a fresh virtualenv, a smoke test), and the unit tests again on
-# every other Python 3.9-3.13 found, against that wheel.
+# documentation (docs/, warnings as errors), pytest (unit tests, then
+# integration tests against throwaway Prosody and ejabberd servers on
+# 127.0.0.1), the release wheel and sdist built and checked once
+# (dev/build-wheels.sh: auditwheel, a fresh virtualenv, a smoke test), and
+# the unit tests again on every other Python 3.9-3.13 found, against that
+# wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash dev/setup.sh

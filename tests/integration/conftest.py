@@ -1,15 +1,18 @@
-"""Fixtures of the integration tests: one throwaway Prosody server per
-session (:class:`aioxmpp_avatar.testing.ProsodyServer`), fresh accounts per
-test, and connected aioxmpp clients that are disconnected at teardown.
+"""Fixtures of the integration tests: one throwaway server per kind and
+session, ``server``, parametrised over Prosody
+(:class:`aioxmpp_avatar.testing.ProsodyServer`) and ejabberd
+(:class:`aioxmpp_avatar.testing_ejabberd.EjabberdServer`), so that every
+test using it runs on both; fresh accounts per test, and connected aioxmpp
+clients that are disconnected at teardown.
 
 Environment variables:
 
 ``CI``
-    If set (and not ``0``/``false``), a missing Prosody fails the
+    If set (and not ``0``/``false``), a missing server fails the
     integration tests instead of skipping them.
-``PROSODY_LOG_LEVEL``
-    Minimum Prosody log level (default ``info``; ``debug`` is verbose).
-``PROSODY_KEEP``
+``PROSODY_LOG_LEVEL``, ``EJABBERD_LOG_LEVEL``
+    Minimum server log level (default ``info``; ``debug`` is verbose).
+``PROSODY_KEEP``, ``EJABBERD_KEEP``
     If set, keep the server's temp directory (config, data, logs).
 """
 
@@ -27,6 +30,7 @@ from typing import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Dict,
     Generator,
     Iterator,
     List,
@@ -38,15 +42,23 @@ import pytest
 
 from aioxmpp_avatar.testing import (
     Account,
-    ProsodyNotInstalled,
     ProsodyServer,
+    ServerNotInstalled,
+    ThrowawayServer,
     mutual_subscribe,
 )
+from aioxmpp_avatar.testing_ejabberd import EjabberdServer
 
 #: Seconds a client may take to connect, and the whole teardown to finish.
 CONNECT_TIMEOUT = 10.0
 #: Seconds a mutual subscription may take.
 SUBSCRIBE_TIMEOUT = 10.0
+
+#: The servers every test using ``server`` runs on, by kind.
+SERVERS: Dict[str, Callable[..., ThrowawayServer]] = {
+    "prosody": ProsodyServer,
+    "ejabberd": EjabberdServer,
+}
 
 _ACCOUNT_COUNTER = itertools.count(1)
 
@@ -61,32 +73,36 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.failed:
-        server = getattr(item, "funcargs", {}).get("prosody")
-        if isinstance(server, ProsodyServer):
-            report.sections.append(("prosody log (tail)", server.log_tail(60)))
+        server = getattr(item, "funcargs", {}).get("server")
+        if isinstance(server, ThrowawayServer):
+            report.sections.append((f"{server.kind} log (tail)", server.log_tail(60)))
     return report
 
 
-@pytest.fixture(scope="session")
-def prosody() -> Iterator[ProsodyServer]:
-    """The session's running :class:`ProsodyServer` (domain ``localhost``).
+@pytest.fixture(scope="session", params=sorted(SERVERS, reverse=True))
+def server(request: pytest.FixtureRequest) -> Iterator[ThrowawayServer]:
+    """The session's running server of one kind (domain ``localhost``):
+    tests using it run once per kind (test ids ``[prosody]``,
+    ``[ejabberd]``; ``server.kind`` says which).
 
-    Skips (or fails, when ``CI`` is set) if Prosody is not installed.
+    Skips (or fails, when ``CI`` is set) if that server is not installed.
     """
+    kind: str = request.param
+    env = kind.upper()
     try:
-        server = ProsodyServer(
+        instance = SERVERS[kind](
             "localhost",
-            log_level=os.environ.get("PROSODY_LOG_LEVEL", "info"),
-            keep=bool(os.environ.get("PROSODY_KEEP")),
+            log_level=os.environ.get(f"{env}_LOG_LEVEL", "info"),
+            keep=bool(os.environ.get(f"{env}_KEEP")),
         )
-    except ProsodyNotInstalled as exc:
+    except ServerNotInstalled as exc:
         if _ci():
             pytest.fail(f"{exc} (CI is set, so this is an error)", pytrace=False)
         pytest.skip(str(exc))
-    with server:
-        yield server
-    if server.keep:
-        print(f"\nprosody directory kept: {server.directory}")
+    with instance:
+        yield instance
+    if instance.keep:
+        print(f"\n{kind} directory kept: {instance.directory}")
 
 
 class AccountFactory:
@@ -96,7 +112,7 @@ class AccountFactory:
     ``make_account.many(n)`` registers `n` at once (concurrently).
     """
 
-    def __init__(self, server: ProsodyServer, tag: str) -> None:
+    def __init__(self, server: ThrowawayServer, tag: str) -> None:
         self.server = server
         self.tag = tag
 
@@ -115,24 +131,24 @@ class AccountFactory:
 
 @pytest.fixture
 def make_account(
-    prosody: ProsodyServer, request: pytest.FixtureRequest
+    server: ThrowawayServer, request: pytest.FixtureRequest
 ) -> AccountFactory:
     """Factory for fresh accounts named after the test (see AccountFactory)."""
     tag = (
         re.sub(r"[^a-z0-9]", "", request.node.name.lower().removeprefix("test"))[:16]
         or "user"
     )
-    return AccountFactory(prosody, tag)
+    return AccountFactory(server, tag)
 
 
 @pytest.fixture
-async def connect(prosody: ProsodyServer) -> AsyncIterator[Callable[..., Any]]:
+async def connect(server: ThrowawayServer) -> AsyncIterator[Callable[..., Any]]:
     """Async factory ``await connect(account, *, services=(), available=True,
     timeout=CONNECT_TIMEOUT)`` returning a connected :class:`aioxmpp.Client`.
 
     :class:`aioxmpp.EntityCapsService`, :class:`aioxmpp.RosterClient` and the
     requested `services` are summoned *before* connecting, so their features
-    are in the caps hash of the initial presence (Prosody sends PEP events
+    are in the caps hash of the initial presence (servers send PEP events
     only to ``+notify`` advertised via caps).  With `available` the client
     sends an available initial presence.  All clients are disconnected at
     teardown.
@@ -146,7 +162,7 @@ async def connect(prosody: ProsodyServer) -> AsyncIterator[Callable[..., Any]]:
         available: bool = True,
         timeout: float = CONNECT_TIMEOUT,
     ) -> Any:
-        client = prosody.make_client(account)
+        client = server.make_client(account)
         client.summon(aioxmpp.EntityCapsService)
         client.summon(aioxmpp.RosterClient)
         for service in services:

@@ -1,4 +1,4 @@
-"""What AvatarService does beyond aioxmpp.avatar, against a real Prosody:
+"""What AvatarService does beyond aioxmpp.avatar, against real servers:
 the shared verified image store, single-flight requests, limits, the
 negative cache, access models and the XEP-0398 path."""
 
@@ -21,10 +21,8 @@ from aioxmpp_avatar import (
     ImageUnavailableError,
     IntegrityError,
 )
-from support.helpers import NS_DATA, NS_METADATA, WAIT, publish_raw, wait_metadata
+from support.helpers import NS_DATA, NS_METADATA, WAIT, publish_hostile, wait_metadata
 from support.images import make_png
-
-pytestmark = pytest.mark.prosody
 
 
 def png_set(png):
@@ -161,11 +159,10 @@ async def test_failed_fetch_is_not_repeated_until_the_hash_changes(mutual_pair):
     svc = b.summon(AvatarService)
     fake_id = hashlib.sha1(b"not the data").hexdigest()
     got = wait_metadata(svc, bare(hostile), lambda m: bool(m))
-    await publish_raw(hostile, NS_DATA,
-                      f"<data xmlns='{NS_DATA}'>aGVsbG8=</data>", fake_id)
-    await publish_raw(hostile, NS_METADATA, (
+    await publish_hostile(
+        hostile, f"<data xmlns='{NS_DATA}'>aGVsbG8=</data>",
         f"<metadata xmlns='{NS_METADATA}'>"
-        f"<info id='{fake_id}' type='image/png' bytes='5'/></metadata>"), fake_id)
+        f"<info id='{fake_id}' type='image/png' bytes='5'/></metadata>", fake_id)
     [descriptor] = await asyncio.wait_for(got, WAIT)
     with pytest.raises(IntegrityError):
         await descriptor.get_image_bytes()
@@ -200,9 +197,10 @@ async def test_open_access_model_reaches_non_contacts(make_account, connect):
 
 
 async def test_server_side_vcard_conversion_is_not_duplicated(mutual_pair):
-    """Prosody's vcard_legacy advertises XEP-0398: with synchronize_vcard we
-    do not also rewrite the vCard (which would make the server republish the
-    avatar, so contacts would see two changes and lose width/height)."""
+    """Prosody's vcard_legacy and ejabberd's mod_avatar advertise XEP-0398:
+    with synchronize_vcard we do not also rewrite the vCard (which would make
+    the server republish the avatar, so contacts would see two changes and
+    lose width/height)."""
     a, b = await mutual_pair(services=[AvatarService])
     svc_a, svc_b = a.summon(AvatarService), b.summon(AvatarService)
     svc_a.synchronize_vcard = True

@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from support.images import make_png
 
 BOT = Path(__file__).parent / "bots" / "plain_aioxmpp_bot.py"
@@ -23,7 +21,7 @@ RUN_INSTALLED = (
 
 
 async def run_bot(
-    prosody, make_account, connect, mutual_subscribe, tmp_path, *, install
+    server, make_account, connect, mutual_subscribe, tmp_path, *, install
 ):
     """Run the bot for two fresh, mutually subscribed accounts; return the
     JSON line it prints."""
@@ -33,8 +31,8 @@ async def run_bot(
     await mutual_subscribe(await connect(publisher), await connect(observer))
     env = dict(
         os.environ,
-        BOT_HOST=prosody.host,
-        BOT_PORT=str(prosody.port),
+        BOT_HOST=server.host,
+        BOT_PORT=str(server.port),
         BOT_PNG=str(png),
         PUBLISHER_JID=publisher.jid,
         PUBLISHER_PASSWORD=publisher.password,
@@ -50,20 +48,18 @@ async def run_bot(
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.prosody
 async def test_unmodified_bot_uses_ours_after_install(
-        prosody, make_account, connect, mutual_subscribe, tmp_path):
-    seen = await run_bot(prosody, make_account, connect, mutual_subscribe,
+        server, make_account, connect, mutual_subscribe, tmp_path):
+    seen = await run_bot(server, make_account, connect, mutual_subscribe,
                          tmp_path, install=True)
     assert seen["service"] == "aioxmpp_avatar.service"
     assert seen["descriptor"] == "aioxmpp_avatar.service"
     assert seen["same_image"] and seen["id"] == seen["png_id"]
 
 
-@pytest.mark.prosody
 async def test_without_install_the_bot_uses_aioxmpp(
-        prosody, make_account, connect, mutual_subscribe, tmp_path):
-    seen = await run_bot(prosody, make_account, connect, mutual_subscribe,
+        server, make_account, connect, mutual_subscribe, tmp_path):
+    seen = await run_bot(server, make_account, connect, mutual_subscribe,
                          tmp_path, install=False)
     assert seen["service"] == "aioxmpp.avatar.service"
     assert seen["same_image"]

@@ -1,4 +1,4 @@
-"""Against a real Prosody: a silent peer's requests time out and free their
+"""Against real servers: a silent peer's requests time out and free their
 slot, a lying peer's failure never becomes another JID's, failures heal when
 the id is named again, and disable_pep reads the vCard without replacing
 cached PEP metadata."""
@@ -22,10 +22,15 @@ from aioxmpp_avatar import (
     PubsubAvatarDescriptor,
     VCardAvatarDescriptor,
 )
-from support.helpers import NS_DATA, NS_METADATA, WAIT, publish_raw, wait_metadata
+from support.helpers import (
+    NS_DATA,
+    NS_METADATA,
+    WAIT,
+    publish_hostile,
+    publish_raw,
+    wait_metadata,
+)
 from support.images import make_png
-
-pytestmark = pytest.mark.prosody
 
 
 def sha1(data):
@@ -52,12 +57,18 @@ async def test_a_silent_peer_times_out_and_others_still_get_through(mutual_pair)
         aioxmpp.IQType.GET, pubsub_xso.Request, ignore)
     svc = observer.summon(AvatarService)
     svc.request_timeout = 0.5
-    svc.max_concurrent_requests = 2
+    # Four slots, three for one domain (the silent peer's and ours are the
+    # same): the stuck request holds one, ours gets another.
+    svc.max_concurrent_requests = 4
+    before = svc.stats()["iq_metadata"]
     # IQs to a full JID reach the client itself, which stays silent.
     stuck = asyncio.ensure_future(svc.get_avatar_metadata(silent.local_jid))
     await asyncio.sleep(0)
-    assert await asyncio.wait_for(
-        svc.get_avatar_metadata(observer.local_jid.bare()), WAIT) == []
+    # require_fresh: a real IQ, not an answer from what presence told us.
+    assert await asyncio.wait_for(svc.get_avatar_metadata(
+        observer.local_jid.bare(), require_fresh=True), WAIT) == []
+    assert svc.stats()["iq_metadata"] == before + 2, "the stuck one and ours"
+    assert not stuck.done(), "ours got through while the silent one waits"
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(stuck, WAIT)
     # The slot is free and nothing was cached: asking again sends a new IQ.
@@ -84,8 +95,7 @@ async def test_a_liars_failing_fetch_is_not_the_victims(
     await asyncio.wait_for(
         victim.summon(AvatarService).publish_avatar_set(avatar_set), WAIT)
     # The liar advertises the victim's id over other data of another size.
-    await publish_raw(liar, NS_DATA, data_xml(b"x" * 10), id_)
-    await publish_raw(liar, NS_METADATA, metadata_xml(id_, 10), id_)
+    await publish_hostile(liar, data_xml(b"x" * 10), metadata_xml(id_, 10), id_)
     [theirs] = await asyncio.wait_for(
         svc.get_avatar_metadata(liar.local_jid.bare(), require_fresh=True), WAIT)
     [real] = await asyncio.wait_for(
@@ -130,7 +140,8 @@ async def test_disable_pep_reads_the_vcard_and_keeps_pep_metadata(mutual_pair):
     await asyncio.wait_for(
         publisher.summon(AvatarService).publish_avatar_set(avatar_set), WAIT)
     await asyncio.wait_for(got, WAIT)
-    # Prosody (mod_vcard_legacy) serves the PEP avatar as vCard photo too.
+    # XEP-0398 servers serve the PEP avatar as vCard photo too (Prosody:
+    # mod_vcard_legacy, ejabberd: mod_avatar).
     card = await observer.summon(aioxmpp.vcard.VCardService).get_vcard(jid)
     card_photo = card.get_photo_data()
     assert card_photo is not None

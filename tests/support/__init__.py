@@ -11,5 +11,6 @@ top-level package there):
 - ``directory_writer.py``: one process of a fleet sharing an image
   directory (run by ``unit/service/test_image_directory.py``).
 
-The throwaway Prosody server is :mod:`aioxmpp_avatar.testing`.
+The throwaway servers are in :mod:`aioxmpp_avatar.testing` (Prosody) and
+:mod:`aioxmpp_avatar.testing_ejabberd`.
 """

@@ -61,13 +61,13 @@ def stop(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
-def server_args(prosody: Any) -> List[str]:
+def server_args(server: Any) -> List[str]:
     """The options that point the CLI at the test server."""
     return [
         "--host",
         "127.0.0.1",
         "--port",
-        str(prosody.port),
+        str(server.port),
         "--allow-plaintext",
         "--timeout",
         CLI_TIMEOUT,

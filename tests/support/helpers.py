@@ -46,3 +46,38 @@ async def publish_raw(client: Any, node: str, xml: str, item_id: str) -> None:
     publish.item = item
     iq = aioxmpp.IQ(type_=aioxmpp.IQType.SET, payload=pubsub_xso.Request(publish))
     await asyncio.wait_for(client.send(iq), WAIT)
+
+
+def non_contact_error(server: Any, *, published: bool) -> Any:
+    """The error condition a non-contact gets from `server` when reading
+    the avatar metadata of an account (that `published` one, with the
+    default ``presence`` access model, or not) or of no account at all.
+
+    The servers differ, and both are allowed: XEP-0060 §6.5.9 names
+    ``not-authorized`` with ``<presence-subscription-required/>`` for a
+    presence-access node and ``item-not-found`` for a missing one
+    (ejabberd); Prosody answers ``forbidden`` (RFC 6120 §8.3.3.4) to every
+    non-contact, revealing neither whether the account exists nor whether it
+    has an avatar (XEP-0163 §4: PEP access follows the presence
+    subscription).
+    """
+    if server.kind == "prosody":
+        return aioxmpp.ErrorCondition.FORBIDDEN
+    if published:
+        return aioxmpp.ErrorCondition.NOT_AUTHORIZED
+    return aioxmpp.ErrorCondition.ITEM_NOT_FOUND
+
+
+async def publish_hostile(
+    client: Any, data_xml: str, metadata_xml: str, item_id: str
+) -> None:
+    """Publish an avatar whose metadata need not match its data, as item
+    `item_id` of both nodes (see :func:`publish_raw`): the metadata first.
+
+    XEP-0398 has a converting server read the data item when metadata is
+    published; ejabberd's mod_avatar then republishes data and metadata
+    under the image's real SHA-1, which would undo the lie. Data published
+    after the metadata is left alone (Prosody converts nothing here).
+    """
+    await publish_raw(client, NS_METADATA, metadata_xml, item_id)
+    await publish_raw(client, NS_DATA, data_xml, item_id)

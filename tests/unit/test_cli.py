@@ -5,7 +5,9 @@ the servers in DNS."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import logging
 import os
 import socket
 import struct
@@ -285,6 +287,46 @@ async def test_no_common_sasl_mechanism_ends_the_attempt_too() -> None:
     cli_error = errors.connect_error(info.value, settings)
     assert cli_error.code == errors.EXIT_CONNECT
     assert "SASL" in cli_error.message
+
+
+async def test_stream_closed_on_starttls_is_reported_as_tls() -> None:
+    """A server that offers no STARTTLS and closes the stream when asked
+    for it (ejabberd may close before its <failure/> is read) gives the TLS
+    error with the --allow-plaintext hint, not "cannot connect"."""
+
+    async def serve(reader: Any, writer: Any) -> None:
+        await reader.readuntil(b">")  # the XML declaration
+        await reader.readuntil(b">")  # the stream header
+        writer.write(
+            b"<?xml version='1.0'?><stream:stream from='example.org' id='x'"
+            b" version='1.0' xmlns='jabber:client'"
+            b" xmlns:stream='http://etherx.jabber.org/streams'><stream:features>"
+            b"<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+            b"<mechanism>PLAIN</mechanism></mechanisms></stream:features>"
+        )
+        await reader.readuntil(b"starttls")
+        writer.write(b"</stream:stream>")
+        writer.close()
+
+    listener = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    settings = connection.ConnectionSettings(
+        aioxmpp.JID.fromstr("a@example.org"), "pw", host="127.0.0.1", port=port,
+        timeout=5.0,
+    )
+    (host, _, connector), *_ = connection.build_client(settings).override_peer
+    async with listener:
+        with pytest.raises(errors.NoFallbackTLS) as info:
+            await asyncio.wait_for(connector.connect(
+                asyncio.get_running_loop(),
+                connection.password_security_layer("pw", require_tls=True),
+                "example.org", host, port, 5.0,
+                base_logger=logging.getLogger("test"),
+            ), 10)
+    cli_error = errors.connect_error(info.value, settings)
+    assert cli_error.code == errors.EXIT_CONNECT
+    assert "TLS failed" in cli_error.message, cli_error.message
+    assert "--allow-plaintext" in cli_error.message
 
 
 async def test_without_host_aioxmpp_discovers_as_usual() -> None:

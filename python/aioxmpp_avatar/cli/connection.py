@@ -220,6 +220,17 @@ class ExplicitHostConnector(aioxmpp.connector.STARTTLSConnector):  # type: ignor
             )
         except aioxmpp.errors.TLSFailure as exc:
             raise NoFallbackTLS(exc) from exc
+        except ConnectionError as exc:
+            # With TLS required aioxmpp asks for STARTTLS even when it is not
+            # offered; ejabberd answers <failure/> and closes the stream at
+            # once, so aioxmpp may see the close (a bare ConnectionError,
+            # unlike refused or reset connections) before the failure.
+            if type(exc) is ConnectionError and metadata.tls_required:
+                refused = aioxmpp.errors.TLSUnavailable(
+                    f"the server closed the stream when asked for STARTTLS ({exc})"
+                )
+                raise NoFallbackTLS(refused) from exc
+            raise NoFallback(_connect_failure(domain, exc)) from exc
         except OSError as exc:
             raise NoFallback(_connect_failure(domain, exc)) from exc
 
