@@ -97,9 +97,9 @@ LINES = [
         "us_per_notification",
         "µs/notification",
         "lower",
-        "≥ 3×",
-        _ratio_at_least(3.0),
-        3.0,
+        "≥ 2.5×",
+        _ratio_at_least(2.5),
+        2.5,
     ),
     Line(
         "notify",
