@@ -5,7 +5,8 @@ This module only wires aioxmpp to the Rust core: it subscribes to aioxmpp's
 signals and filters, sends the IQs, and owns the asyncio objects (the
 publish lock, the shared in-flight requests, the rehash task). Every
 decision about avatars (what is valid, what changed, what to cache, evict,
-fetch or advertise) is taken by :class:`aioxmpp_avatar._core.AvatarState`.
+fetch or advertise) is taken by the core's ``AvatarSession``
+(:mod:`aioxmpp_avatar._core`).
 """
 
 from __future__ import annotations

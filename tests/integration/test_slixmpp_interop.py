@@ -32,6 +32,18 @@ def png_info(png, width, height):
             "width": str(width), "height": str(height)}
 
 
+def png_publisher(xmpp, png, width, height):
+    """A coroutine function publishing `png` as slixmpp's only avatar:
+    the data, then metadata with one info (the order of XEP-0084 §4)."""
+    avatar = xmpp.plugin["xep_0084"]
+
+    async def publish():
+        await avatar.publish_avatar(png)
+        await avatar.publish_avatar_metadata(png_info(png, width, height))
+
+    return publish
+
+
 def infos(metadata):
     """(id, type, bytes, width, height) of each info of a slixmpp
     ``<metadata/>`` stanza."""
@@ -82,13 +94,8 @@ async def assert_png_avatar(client, jid, descriptor, png, width, height):
 async def test_we_observe_a_slixmpp_png(contacts):
     client, xmpp = contacts
     jid = aioxmpp.JID.fromstr(str(xmpp.boundjid.bare))
-    avatar = xmpp.plugin["xep_0084"]
     png = make_png(12, 7, (3, 140, 90))
-
-    async def publish():
-        await avatar.publish_avatar(png)
-        await avatar.publish_avatar_metadata(png_info(png, 12, 7))
-
+    publish = png_publisher(xmpp, png, 12, 7)
     [descriptor] = await observe(client, xmpp, publish, bool)
     await assert_png_avatar(client, jid, descriptor, png, 12, 7)
     svc = client.summon(AvatarService)
@@ -154,11 +161,7 @@ async def test_we_observe_slixmpp_stopping_its_avatar(contacts):
     jid = aioxmpp.JID.fromstr(str(xmpp.boundjid.bare))
     avatar = xmpp.plugin["xep_0084"]
     png = make_png(4, 4, (1, 1, 1))
-
-    async def publish():
-        await avatar.publish_avatar(png)
-        await avatar.publish_avatar_metadata(png_info(png, 4, 4))
-
+    publish = png_publisher(xmpp, png, 4, 4)
     [descriptor] = await observe(client, xmpp, publish, bool)
     assert descriptor.id_ == sha1(png)
 
