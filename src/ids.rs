@@ -31,22 +31,67 @@ pub fn hex_encode(bytes: &[u8], upper: bool) -> String {
         .collect()
 }
 
-/// The digest a hex SHA-1 id (any case) stands for, or None if `id` is
-/// not 40 hex digits.
-pub fn sha1_digest_of(id: &str) -> Option<[u8; SHA1_LEN]> {
-    if !is_sha1_hex(id) {
+/// How the letters of a hex id are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdCase {
+    /// No upper-case letter (also an id of digits only).
+    Lower,
+    /// Upper-case letters only.
+    Upper,
+    /// Both.
+    Mixed,
+}
+
+/// Each byte's value as a hex digit, or-ed with what kind of character it
+/// is. A lookup, not a `match`: the digits of a hash are random, and a
+/// branch per digit would mispredict about every third one.
+const HEX_DIGITS: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => (c - b'a' + 10) | LOWER_HEX,
+            b'A'..=b'F' => (c - b'A' + 10) | UPPER_HEX,
+            _ => NOT_HEX,
+        };
+        b += 1;
+    }
+    table
+};
+const LOWER_HEX: u8 = 0x10;
+const UPPER_HEX: u8 = 0x20;
+const NOT_HEX: u8 = 0x80;
+
+/// The digest a hex SHA-1 id (any case) stands for and how its letters
+/// are written, in one pass; None if `id` is not 40 hex digits.
+pub fn sha1_digest_of(id: &str) -> Option<([u8; SHA1_LEN], IdCase)> {
+    let id = id.as_bytes();
+    if id.len() != SHA1_HEX_LEN {
         return None;
     }
-    let value = |d: u8| match d {
-        b'0'..=b'9' => d - b'0',
-        b'a'..=b'f' => d - b'a' + 10,
-        _ => d - b'A' + 10,
-    };
+    let mut seen = 0;
     let mut digest = [0; SHA1_LEN];
-    for (byte, pair) in digest.iter_mut().zip(id.as_bytes().chunks(2)) {
-        *byte = (value(pair[0]) << 4) | value(pair[1]);
+    for (byte, pair) in digest.iter_mut().zip(id.chunks_exact(2)) {
+        let (high, low) = (
+            HEX_DIGITS[usize::from(pair[0])],
+            HEX_DIGITS[usize::from(pair[1])],
+        );
+        seen |= high | low;
+        *byte = (high << 4) | (low & 0x0f);
     }
-    Some(digest)
+    let case = match (
+        seen & NOT_HEX != 0,
+        seen & LOWER_HEX != 0,
+        seen & UPPER_HEX != 0,
+    ) {
+        (true, _, _) => return None,
+        (false, _, false) => IdCase::Lower,
+        (false, false, true) => IdCase::Upper,
+        (false, true, true) => IdCase::Mixed,
+    };
+    Some((digest, case))
 }
 
 /// The normalised (lowercase) form of an id, used for comparison and caching.
@@ -59,7 +104,12 @@ pub fn normalize_id(id: &str) -> String {
 
 /// Whether `id` has the form of a hex SHA-1 digest (40 hex digits, any case).
 pub fn is_sha1_hex(id: &str) -> bool {
-    id.len() == SHA1_HEX_LEN && id.bytes().all(|b| b.is_ascii_hexdigit())
+    id.len() == SHA1_HEX_LEN
+        && id
+            .bytes()
+            .fold(0, |seen, b| seen | HEX_DIGITS[usize::from(b)])
+            & NOT_HEX
+            == 0
 }
 
 /// Whether `data` hashes to `id` (compared case-insensitively).
@@ -80,11 +130,18 @@ mod tests {
     #[test]
     fn hex_round_trips() {
         let id = sha1_hex(b"abc");
-        let digest = sha1_digest_of(&id.to_uppercase()).unwrap();
+        let (digest, case) = sha1_digest_of(&id.to_uppercase()).unwrap();
+        assert_eq!(case, IdCase::Upper);
         assert_eq!(hex_encode(&digest, false), id);
         assert_eq!(hex_encode(&digest, true), id.to_uppercase());
+        assert_eq!(sha1_digest_of(&id), Some((digest, IdCase::Lower)));
+        let mixed = format!("A{}", &id[1..]);
+        assert_eq!(sha1_digest_of(&mixed), Some((digest, IdCase::Mixed)));
+        let digits = "0123456789".repeat(4);
+        assert_eq!(sha1_digest_of(&digits).map(|d| d.1), Some(IdCase::Lower));
         assert_eq!(sha1_digest_of("xyz"), None);
         assert_eq!(sha1_digest_of(&"g".repeat(40)), None);
+        assert_eq!(sha1_digest_of(&format!("{}ä", &id[..38])), None);
     }
 
     #[test]

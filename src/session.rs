@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::cache::{Cached, MetadataCache, RequestToken, Stored};
 use crate::ids::{is_sha1_hex, sha1_hex};
 use crate::lru::{Lookup, Lru, LruKey};
-use crate::model::{AvatarInfo, Record, SourceKind};
+use crate::model::{AvatarInfo, Record, RecordRef, SourceKind};
 use crate::own_vcard::{is_hash_or_empty, OwnVCard, RehashToken};
 use crate::validate::{valid_mime_type, validate_infos, RawInfo};
 
@@ -131,26 +131,28 @@ impl<K: LruKey + Hash + Clone + Default, V> AvatarSession<K, V> {
 
     /// Turn received `<info/>` fields into records (XEP-0084 §4.2.1): an
     /// entry with a `url` is fetched over HTTP, the others from the data node.
-    pub fn records_from_infos(&mut self, raws: &[RawInfo<'_>]) -> Vec<Record> {
-        let (infos, dropped) = validate_infos(raws, self.max_infos);
+    /// The records borrow their text from `raws`.
+    pub fn records_from_infos<'a>(&mut self, raws: &[RawInfo<'a>]) -> Vec<RecordRef<'a>> {
+        let (records, dropped) = validate_infos(raws, self.max_infos, |info| RecordRef {
+            kind: if info.url.is_some() {
+                SourceKind::Http
+            } else {
+                SourceKind::Pubsub
+            },
+            info,
+        });
         self.stats.infos_dropped += dropped as u64;
-        infos
-            .into_iter()
-            .map(|info| Record {
-                kind: if info.url.is_some() {
-                    SourceKind::Http
-                } else {
-                    SourceKind::Pubsub
-                },
-                info,
-            })
-            .collect()
+        records
     }
 
     /// A PEP metadata notification from `key`. Returns whether it changed
     /// the cached metadata (compared exactly), and the records.
     /// Ids it names again are retried at once, even after a failure.
-    pub fn pep_notification(&mut self, key: &K, raws: &[RawInfo<'_>]) -> (Stored, Vec<Record>) {
+    pub fn pep_notification<'a>(
+        &mut self,
+        key: &K,
+        raws: &[RawInfo<'a>],
+    ) -> (Stored, Vec<RecordRef<'a>>) {
         let records = self.records_from_infos(raws);
         self.forgive(key, &records);
         let stored = self.cache.pep_event(key, &records);
@@ -160,7 +162,7 @@ impl<K: LruKey + Hash + Clone + Default, V> AvatarSession<K, V> {
     /// A fresh PEP answer to a request for `key`: as a notification, the
     /// ids it names are retried at once (a contact may publish the
     /// metadata before the data, XEP-0084 §4.3 orders it the other way).
-    pub fn pep_answer(&mut self, key: &K, raws: &[RawInfo<'_>]) -> Vec<Record> {
+    pub fn pep_answer<'a>(&mut self, key: &K, raws: &[RawInfo<'a>]) -> Vec<RecordRef<'a>> {
         self.cache.mark_has_pep(key);
         let records = self.records_from_infos(raws);
         self.forgive(key, &records);
@@ -185,14 +187,14 @@ impl<K: LruKey + Hash + Clone + Default, V> AvatarSession<K, V> {
         records: &[Record],
     ) -> VCardAnswer {
         if self.cache.has_pep(key) {
-            self.cache.finish_request(key, token, None);
+            self.cache.abort_request(key);
             return VCardAnswer::CallerOnly;
         }
-        VCardAnswer::Cached(self.cache.finish_request(key, token, Some(records)))
+        VCardAnswer::Cached(self.cache.finish_request(key, token, records))
     }
 
     /// Drop remembered failures of `key` for the ids in `records`.
-    fn forgive(&mut self, key: &K, records: &[Record]) {
+    fn forgive(&mut self, key: &K, records: &[RecordRef<'_>]) {
         if self.negative.is_empty() {
             return;
         }
@@ -504,11 +506,11 @@ mod tests {
         let k = "a@x".to_string();
         assert!(s.cached(&k).is_none());
         let t = s.begin_request(&k, false, false);
-        s.cache.finish_request(&k, t, Some(&[]));
+        s.cache.finish_request(&k, t, &[] as &[Record]);
         assert!(s.cached(&k).is_some());
-        let t = s.begin_request(&k, true, false);
+        s.begin_request(&k, true, false);
         assert!(!s.cache.contains(&k));
-        s.cache.finish_request(&k, t, None);
+        s.cache.abort_request(&k);
         assert_eq!((s.stats.cache_hits, s.stats.cache_misses), (1, 2));
     }
 

@@ -5,7 +5,7 @@
 //! never takes the valid ones down with it.
 
 use crate::ids::is_sha1_hex;
-use crate::model::AvatarInfo;
+use crate::model::AvatarInfoRef;
 
 /// An integer field as it arrived: absent, a number, or something that is
 /// not a usable integer (not numeric, or beyond 128 bits).
@@ -86,7 +86,9 @@ pub const MAX_URL_LEN: usize = 4096;
 /// - `width`/`height` are optional `xs:unsignedShort`; a bad value becomes `None`.
 /// - `url` is optional; when present it must be non-empty, at most 4096
 ///   characters and free of whitespace and control characters.
-pub fn validate_info(raw: &RawInfo<'_>) -> Result<AvatarInfo, Rejection> {
+///
+/// The accepted entry borrows its text from `raw`: nothing is copied.
+pub fn validate_info<'a>(raw: &RawInfo<'a>) -> Result<AvatarInfoRef<'a>, Rejection> {
     let id = match raw.id {
         Some(id) if is_sha1_hex(id) => id,
         _ => return Err(Rejection::BadId),
@@ -101,12 +103,12 @@ pub fn validate_info(raw: &RawInfo<'_>) -> Result<AvatarInfo, Rejection> {
     };
     let url = match raw.url {
         None => None,
-        Some(u) if is_token(u, MAX_URL_LEN) => Some(u.to_owned()),
+        Some(u) if is_token(u, MAX_URL_LEN) => Some(u),
         Some(_) => return Err(Rejection::BadUrl),
     };
-    Ok(AvatarInfo {
-        id: id.to_owned(),
-        mime_type: Some(mime_type.to_owned()),
+    Ok(AvatarInfoRef {
+        id,
+        mime_type: Some(mime_type),
         nbytes: Some(nbytes),
         width: dimension(raw.width),
         height: dimension(raw.height),
@@ -115,14 +117,18 @@ pub fn validate_info(raw: &RawInfo<'_>) -> Result<AvatarInfo, Rejection> {
 }
 
 /// Validate every entry of one metadata item, keeping at most `max_entries`
-/// valid ones in document order. Returns the accepted records and how many
-/// entries were dropped (invalid or over the cap).
-pub fn validate_infos(raws: &[RawInfo<'_>], max_entries: usize) -> (Vec<AvatarInfo>, usize) {
+/// valid ones in document order, each as `accept` makes it. Returns the
+/// accepted entries and how many were dropped (invalid or over the cap).
+pub fn validate_infos<'a, T>(
+    raws: &[RawInfo<'a>],
+    max_entries: usize,
+    mut accept: impl FnMut(AvatarInfoRef<'a>) -> T,
+) -> (Vec<T>, usize) {
     let mut accepted = Vec::with_capacity(raws.len().min(max_entries));
     let mut dropped = 0;
     for raw in raws {
         match validate_info(raw) {
-            Ok(info) if accepted.len() < max_entries => accepted.push(info),
+            Ok(info) if accepted.len() < max_entries => accepted.push(accept(info)),
             _ => dropped += 1,
         }
     }
@@ -146,7 +152,13 @@ pub fn valid_mime_type(m: &str) -> Option<&str> {
 }
 
 fn is_token(s: &str, max_len: usize) -> bool {
-    !s.is_empty() && s.len() <= max_len && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+    // Printable ASCII other than space is neither; only other text needs
+    // the Unicode tables.
+    let printable_ascii = |b: u8| b > b' ' && b < 0x7f;
+    !s.is_empty()
+        && s.len() <= max_len
+        && (s.bytes().all(printable_ascii)
+            || !s.chars().any(|c| c.is_whitespace() || c.is_control()))
 }
 
 #[cfg(test)]
@@ -263,8 +275,22 @@ mod tests {
             validate_info(&r).unwrap().url.as_deref(),
             Some("https://example.org/a.png")
         );
+        let r = RawInfo {
+            url: Some("https://bücher.example/ä.png"),
+            ..raw()
+        };
+        assert!(validate_info(&r).is_ok(), "printable text beyond ASCII");
         let long = format!("https://x/{}", "a".repeat(MAX_URL_LEN));
-        for u in ["", "http://a b", "http://a\nb", long.as_str()] {
+        for u in [
+            "",
+            "http://a b",
+            "http://a\nb",
+            "http://a\u{7f}b",
+            "http://ä\u{a0}b",
+            "http://a\u{85}b",
+            "http://a\u{2028}b",
+            long.as_str(),
+        ] {
             let r = RawInfo {
                 url: Some(u),
                 ..raw()
@@ -288,13 +314,13 @@ mod tests {
                 ..raw()
             },
         ];
-        let (ok, dropped) = validate_infos(&entries, 16);
+        let (ok, dropped) = validate_infos(&entries, 16, |i| i);
         assert_eq!(ok.len(), 2);
         assert_eq!(dropped, 2);
         assert_eq!(ok[1].mime_type.as_deref(), Some("image/gif"));
 
         let many = vec![raw(); 100];
-        let (ok, dropped) = validate_infos(&many, 8);
+        let (ok, dropped) = validate_infos(&many, 8, |i| i);
         assert_eq!((ok.len(), dropped), (8, 92));
     }
 }

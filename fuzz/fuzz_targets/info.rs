@@ -8,8 +8,7 @@
 #![no_main]
 
 use aioxmpp_avatar_core::cache::CompactRecords;
-use aioxmpp_avatar_core::model::Record;
-use aioxmpp_avatar_core::model::SourceKind;
+use aioxmpp_avatar_core::model::{Record, RecordRef, SourceKind};
 use aioxmpp_avatar_core::validate::{
     raws, valid_mime_type, validate_info, validate_infos, RawInt, ReceivedInfo, Rejection,
     MAX_MIME_TYPE_LEN, MAX_URL_LEN,
@@ -167,7 +166,7 @@ fuzz_target!(|data: &[u8]| {
         let verdict = got.as_ref().map(|_| ()).map_err(|e| *e);
         assert_eq!(verdict, expected(o), "{raw:?}");
         let Ok(info) = got else { continue };
-        assert_eq!(Some(info.id.as_str()), raw.id, "id kept exactly as sent");
+        assert_eq!(Some(info.id), raw.id, "id kept exactly as sent");
         assert_eq!(info.mime_type.as_deref(), raw.mime_type);
         assert_eq!(info.url.as_deref(), raw.url);
         match raw.nbytes {
@@ -177,17 +176,15 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(info.width, dimension(raw.width));
         assert_eq!(info.height, dimension(raw.height));
         for kind in [SourceKind::Pubsub, SourceKind::Http] {
-            let record = Record {
-                kind,
-                info: info.clone(),
-            };
-            let stored = CompactRecords::new(std::slice::from_ref(&record));
-            assert_eq!(stored.to_records(), [record]);
+            let borrowed = RecordRef { kind, info };
+            let stored = CompactRecords::new(std::slice::from_ref(&borrowed));
+            assert!(stored.matches(std::slice::from_ref(&borrowed)));
+            assert_eq!(stored.to_records(), [borrowed.to_record()]);
         }
         valid.push(info);
     }
 
-    let (accepted, dropped) = validate_infos(&raws, max_entries);
+    let (accepted, dropped) = validate_infos(&raws, max_entries, |info| info);
     assert!(accepted.len() <= max_entries);
     assert_eq!(accepted.len() + dropped, raws.len());
     assert_eq!(accepted, valid[..valid.len().min(max_entries)]);
@@ -195,7 +192,7 @@ fuzz_target!(|data: &[u8]| {
         .into_iter()
         .map(|info| Record {
             kind: SourceKind::Pubsub,
-            info,
+            info: info.to_info(),
         })
         .collect();
     assert_eq!(CompactRecords::new(&records).to_records(), records);

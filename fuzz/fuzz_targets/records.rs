@@ -164,5 +164,6 @@ fuzz_target!(|input: (Vec<Rec>, Edit)| {
     assert_eq!(sb.to_records(), b, "lossless");
     assert_eq!((sa.len(), sa.is_empty()), (a.len(), a.is_empty()));
     assert_eq!(sa == sb, a == b, "canonical: {a:?} / {b:?}");
+    assert_eq!(sa.matches(&b), a == b, "matching is comparing: {a:?} / {b:?}");
     assert_eq!(sa.clone(), sa);
 });

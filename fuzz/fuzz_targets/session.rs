@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use aioxmpp_avatar_core::cache::{RequestToken, Stored, KEPT_VIEWS};
 use aioxmpp_avatar_core::ids::{is_sha1_hex, normalize_id, sha1_hex};
 use aioxmpp_avatar_core::jid::{mix_part_hashes, JidKey};
-use aioxmpp_avatar_core::model::Record;
+use aioxmpp_avatar_core::model::{Record, RecordRef};
 use aioxmpp_avatar_core::model::SourceKind;
 use aioxmpp_avatar_core::own_vcard::{is_hash_or_empty, Advertisement, RehashToken};
 use aioxmpp_avatar_core::session::{AvatarSession, IqKind, Presence, Stats, VCardAnswer};
@@ -182,6 +182,10 @@ fn owned(infos: &[Info]) -> Vec<ReceivedInfo> {
 }
 
 /// Every record the session caches came through validation.
+fn owned_records(records: &[RecordRef<'_>]) -> Vec<Record> {
+    records.iter().map(RecordRef::to_record).collect()
+}
+
 fn check_record(r: &Record) {
     assert!(is_sha1_hex(&r.info.id), "{r:?}");
     match r.kind {
@@ -202,7 +206,7 @@ fn check_record(r: &Record) {
 }
 
 fn cached(s: &mut Session, k: &JidKey) -> Option<Vec<Record>> {
-    s.cache.peek_mut(k).map(|e| e.records.to_records())
+    s.cache.peek(k).map(|e| e.records.to_records())
 }
 
 fn stats_vec(s: &Stats) -> [u64; 9] {
@@ -270,7 +274,13 @@ impl Harness {
     /// outcome: only a current request for an uncached JID stores.
     fn finish(&mut self, o: Outstanding, records: Option<&[Record]>) {
         let was_cached = self.s.cache.contains(&o.key);
-        let got = self.s.cache.finish_request(&o.key, o.token, records);
+        let got = match records {
+            Some(records) => self.s.cache.finish_request(&o.key, o.token, records),
+            None => {
+                self.s.cache.abort_request(&o.key);
+                None
+            }
+        };
         if !self.rogue {
             let stores = records.is_some() && !o.stale && !was_cached;
             assert_eq!(got, stores.then_some(Stored::Changed));
@@ -340,7 +350,9 @@ impl Harness {
                 let k = jid.bare();
                 let infos = owned(&infos);
                 let prev = cached(&mut self.s, &k);
-                let (stored, records) = self.s.pep_notification(&k, &raws(&infos));
+                let raws = raws(&infos);
+                let (stored, records) = self.s.pep_notification(&k, &raws);
+                let records = owned_records(&records);
                 assert!(records.len() <= self.s.max_infos());
                 records.iter().for_each(check_record);
                 let changed = prev.as_deref() != Some(&records[..]);
@@ -355,7 +367,8 @@ impl Harness {
             Op::Answer(pick, infos) => {
                 let Some(o) = self.take(pick) else { return };
                 let infos = owned(&infos);
-                let records = self.s.pep_answer(&o.key, &raws(&infos));
+                let raws = raws(&infos);
+                let records = owned_records(&self.s.pep_answer(&o.key, &raws));
                 records.iter().for_each(check_record);
                 assert!(self.s.cache.has_pep(&o.key));
                 self.forgive(&o.key, &records);
@@ -440,9 +453,10 @@ impl Harness {
             }
             Op::KeepView(jid, v) => {
                 let k = jid.bare();
-                self.s.cache.keep_view(&k, v);
-                if let Some(e) = self.s.cache.peek_mut(&k) {
-                    assert_eq!(e.view, Some(v));
+                let kept = self.s.cache.keep_view(&k, v);
+                match self.s.cache.peek(&k) {
+                    Some(e) if kept => assert_eq!(e.view, Some(&v)),
+                    _ => assert!(!kept, "kept a view without an entry"),
                 }
             }
             Op::Begin {
@@ -508,11 +522,13 @@ impl Harness {
                 self.rogue = true;
                 let k = jid.bare();
                 let was_cached = self.s.cache.contains(&k);
-                let got = self.s.cache.finish_request(
-                    &k,
-                    RequestToken(token),
-                    (!failed).then_some(&[][..]),
-                );
+                let got = if failed {
+                    self.s.cache.abort_request(&k);
+                    None
+                } else {
+                    let none: &[Record] = &[];
+                    self.s.cache.finish_request(&k, RequestToken(token), none)
+                };
                 assert!(got.is_none() || (!failed && !was_cached));
             }
             Op::RecordFailure {

@@ -358,7 +358,7 @@ class AvatarSession:
         self, jid: Any, require_fresh: bool, disable_pep: bool = False
     ) -> int:
         """Start a metadata request; returns its token."""
-    def abort_request(self, jid: Any, token: int) -> None:
+    def abort_request(self, jid: Any) -> None:
         """A metadata request failed or was cancelled."""
     def finish_pep(
         self, jid: Any, token: int, items: Optional[Iterable[Any]]

@@ -316,7 +316,7 @@ class AvatarService(service.Service):  # type: ignore[misc]  # aioxmpp is untype
                 mime_type = card.get_photo_mime_type() if photo is not None else None
                 answer = session.finish_vcard(jid, token, photo, mime_type)
         except BaseException:
-            session.abort_request(jid, token)
+            session.abort_request(jid)
             raise
         changed, metadata = answer
         if changed:

@@ -11,9 +11,8 @@
 
 use std::sync::Arc;
 
-use crate::ids::{hex_encode, sha1_digest_of, SHA1_LEN};
-use crate::model::Record;
-use crate::model::{AvatarInfo, SourceKind};
+use crate::ids::{hex_encode, sha1_digest_of, IdCase, SHA1_LEN};
+use crate::model::{AsRecord, AvatarInfo, Record, RecordRef, SourceKind};
 
 /// MIME types stored as a one-byte code; 0 means none, `OTHER` the side box.
 const MIME_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
@@ -44,9 +43,28 @@ struct Rare {
     height: Option<i64>,
 }
 
+/// [`Rare`] before it is boxed: borrowed from the record being encoded.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct RareRef<'a> {
+    id: Option<&'a str>,
+    mime_type: Option<&'a str>,
+    nbytes: Option<i64>,
+    width: Option<i64>,
+    height: Option<i64>,
+}
+
 /// One record in 40 bytes; equal records encode to equal values.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CompactRecord {
+    inline: Inline,
+    /// Shared, not copied, by the descriptors built from the record: a
+    /// lookup then costs no allocation per URL.
+    extra: Option<Arc<Extra>>,
+}
+
+/// The part of a record kept in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Inline {
     id: [u8; SHA1_LEN],
     nbytes: u32,
     width: u16,
@@ -55,9 +73,6 @@ pub struct CompactRecord {
     kind: SourceKind,
     mime: u8,
     flags: u8,
-    /// Shared, not copied, by the descriptors built from the record: a
-    /// lookup then costs no allocation per URL.
-    extra: Option<Arc<Extra>>,
 }
 
 /// The records of one cache entry.
@@ -75,7 +90,7 @@ enum Repr {
 
 impl CompactRecords {
     /// Encode `records`.
-    pub fn new(records: &[Record]) -> Self {
+    pub fn new<R: AsRecord>(records: &[R]) -> Self {
         let mut compact = records.iter().map(CompactRecord::new);
         Self(match records.len() {
             0 => Repr::Empty,
@@ -83,6 +98,17 @@ impl CompactRecords {
             2 => Repr::Two([compact.next().expect("two"), compact.next().expect("two")]),
             _ => Repr::Many(compact.collect()),
         })
+    }
+
+    /// Whether these are exactly what encoding `records` would give,
+    /// decided without encoding them: nothing is allocated.
+    pub fn matches<R: AsRecord>(&self, records: &[R]) -> bool {
+        let stored = self.as_slice();
+        stored.len() == records.len()
+            && stored
+                .iter()
+                .zip(records)
+                .all(|(c, r)| c.matches(&r.as_record()))
     }
 
     /// Decode the records.
@@ -117,74 +143,35 @@ impl CompactRecords {
 
 impl CompactRecord {
     /// Encode `record` (lossless).
-    pub fn new(record: &Record) -> Self {
-        let info = &record.info;
-        let mut extra = Rare::default();
-        let mut c = CompactRecord {
-            id: [0; SHA1_LEN],
-            nbytes: 0,
-            width: 0,
-            height: 0,
-            kind: record.kind,
-            mime: MIME_NONE,
-            flags: 0,
-            extra: None,
-        };
-        let lower = info.id.bytes().all(|b| !b.is_ascii_uppercase());
-        let upper = info.id.bytes().all(|b| !b.is_ascii_lowercase());
-        match sha1_digest_of(&info.id).filter(|_| lower || upper) {
-            Some(digest) => {
-                c.id = digest;
-                if !lower {
-                    c.flags |= ID_UPPER;
-                }
-            }
-            None => extra.id = Some(info.id.as_str().into()),
-        }
-        if let Some(mime) = &info.mime_type {
-            match MIME_TYPES.iter().position(|m| m == mime) {
-                Some(i) => c.mime = i as u8 + 1,
-                None => {
-                    c.mime = MIME_OTHER;
-                    extra.mime_type = Some(mime.as_str().into());
-                }
-            }
-        }
-        match info.nbytes.map(u32::try_from) {
-            None => {}
-            Some(Ok(n)) => {
-                c.nbytes = n;
-                c.flags |= HAS_NBYTES;
-            }
-            Some(Err(_)) => extra.nbytes = info.nbytes,
-        }
-        for (value, field, flag, wide) in [
-            (info.width, &mut c.width, HAS_WIDTH, &mut extra.width),
-            (info.height, &mut c.height, HAS_HEIGHT, &mut extra.height),
-        ] {
-            match value.map(u16::try_from) {
-                None => {}
-                Some(Ok(v)) => {
-                    *field = v;
-                    c.flags |= flag;
-                }
-                Some(Err(_)) => *wide = value,
-            }
-        }
-        let extra = Extra {
-            url: info.url.as_deref().map(Box::from),
-            rare: (extra != Rare::default()).then(|| Box::new(extra)),
-        };
-        if extra != Extra::default() {
-            c.extra = Some(Arc::new(extra));
-        }
-        c
+    pub fn new<R: AsRecord + ?Sized>(record: &R) -> Self {
+        let (inline, url, rare) = split(&record.as_record());
+        let extra = (url.is_some() || rare != RareRef::default()).then(|| {
+            Arc::new(Extra {
+                url: url.map(Box::from),
+                rare: (rare != RareRef::default()).then(|| {
+                    Box::new(Rare {
+                        id: rare.id.map(Box::from),
+                        mime_type: rare.mime_type.map(Box::from),
+                        nbytes: rare.nbytes,
+                        width: rare.width,
+                        height: rare.height,
+                    })
+                }),
+            })
+        });
+        Self { inline, extra }
+    }
+
+    /// Whether this is what encoding `record` would give.
+    fn matches(&self, record: &RecordRef<'_>) -> bool {
+        let (inline, url, rare) = split(record);
+        inline == self.inline && url == self.url() && rare == self.rare_ref()
     }
 
     /// Decode the whole record.
     pub fn to_record(&self) -> Record {
         Record {
-            kind: self.kind,
+            kind: self.inline.kind,
             info: self.to_info(),
         }
     }
@@ -203,20 +190,20 @@ impl CompactRecord {
 
     /// How the image is reached.
     pub fn kind(&self) -> SourceKind {
-        self.kind
+        self.inline.kind
     }
 
     /// The id exactly as it was written.
     pub fn id(&self) -> String {
         match self.rare().and_then(|r| r.id.as_deref()) {
             Some(id) => id.to_owned(),
-            None => hex_encode(&self.id, self.flags & ID_UPPER != 0),
+            None => hex_encode(&self.inline.id, self.inline.flags & ID_UPPER != 0),
         }
     }
 
     /// The MIME type, if any.
     pub fn mime_type(&self) -> Option<&str> {
-        match self.mime {
+        match self.inline.mime {
             MIME_NONE => None,
             MIME_OTHER => self.rare().and_then(|r| r.mime_type.as_deref()),
             code => Some(MIME_TYPES[usize::from(code - 1)]),
@@ -225,17 +212,17 @@ impl CompactRecord {
 
     /// The size in bytes, if given.
     pub fn nbytes(&self) -> Option<i64> {
-        self.number(HAS_NBYTES, self.nbytes.into(), |r| r.nbytes)
+        self.number(HAS_NBYTES, self.inline.nbytes.into(), |r| r.nbytes)
     }
 
     /// The width in pixels, if given.
     pub fn width(&self) -> Option<i64> {
-        self.number(HAS_WIDTH, self.width.into(), |r| r.width)
+        self.number(HAS_WIDTH, self.inline.width.into(), |r| r.width)
     }
 
     /// The height in pixels, if given.
     pub fn height(&self) -> Option<i64> {
-        self.number(HAS_HEIGHT, self.height.into(), |r| r.height)
+        self.number(HAS_HEIGHT, self.inline.height.into(), |r| r.height)
     }
 
     /// The URL of an HTTP source, if any.
@@ -247,13 +234,78 @@ impl CompactRecord {
         self.extra.as_deref().and_then(|e| e.rare.as_deref())
     }
 
+    fn rare_ref(&self) -> RareRef<'_> {
+        self.rare().map_or_else(RareRef::default, |r| RareRef {
+            id: r.id.as_deref(),
+            mime_type: r.mime_type.as_deref(),
+            nbytes: r.nbytes,
+            width: r.width,
+            height: r.height,
+        })
+    }
+
     fn number(&self, flag: u8, inline: i64, wide: fn(&Rare) -> Option<i64>) -> Option<i64> {
-        if self.flags & flag != 0 {
+        if self.inline.flags & flag != 0 {
             Some(inline)
         } else {
             self.rare().and_then(wide)
         }
     }
+}
+
+/// Encode what of `record` fits in place; the rest (a URL, rare values)
+/// is returned still borrowed.
+fn split<'a>(record: &RecordRef<'a>) -> (Inline, Option<&'a str>, RareRef<'a>) {
+    let info = &record.info;
+    let mut rare = RareRef::default();
+    let mut c = Inline {
+        id: [0; SHA1_LEN],
+        nbytes: 0,
+        width: 0,
+        height: 0,
+        kind: record.kind,
+        mime: MIME_NONE,
+        flags: 0,
+    };
+    match sha1_digest_of(info.id) {
+        Some((digest, IdCase::Lower)) => c.id = digest,
+        Some((digest, IdCase::Upper)) => {
+            c.id = digest;
+            c.flags |= ID_UPPER;
+        }
+        Some((_, IdCase::Mixed)) | None => rare.id = Some(info.id),
+    }
+    if let Some(mime) = info.mime_type {
+        match MIME_TYPES.iter().position(|m| *m == mime) {
+            Some(i) => c.mime = i as u8 + 1,
+            None => {
+                c.mime = MIME_OTHER;
+                rare.mime_type = Some(mime);
+            }
+        }
+    }
+    match info.nbytes.map(u32::try_from) {
+        None => {}
+        Some(Ok(n)) => {
+            c.nbytes = n;
+            c.flags |= HAS_NBYTES;
+        }
+        Some(Err(_)) => rare.nbytes = info.nbytes,
+    }
+    for (value, field, flag, wide) in [
+        (info.width, &mut c.width, HAS_WIDTH, &mut rare.width),
+        (info.height, &mut c.height, HAS_HEIGHT, &mut rare.height),
+    ] {
+        match value.map(u16::try_from) {
+            None => {}
+            Some(Ok(v)) => {
+                *field = v;
+                c.flags |= flag;
+            }
+            Some(Err(_)) => *wide = value,
+        }
+    }
+    (c, info.url, rare)
 }
 
 #[cfg(test)]
@@ -337,7 +389,47 @@ mod tests {
         let stored = CompactRecords::new(&odd);
         assert_eq!(stored.to_records(), odd);
         assert_eq!(stored.len(), odd.len());
-        assert!(CompactRecords::new(&[]).is_empty());
+        assert!(CompactRecords::new(&[] as &[Record]).is_empty());
+    }
+
+    #[test]
+    fn matching_decides_as_encoding_and_comparing_would() {
+        let url = |id: &str, url: &str| {
+            let mut r = typical(id);
+            r.kind = SourceKind::Http;
+            r.info.url = Some(url.into());
+            r
+        };
+        let id = "a9993e364706816aba3e25717850c26c9cd0d89d";
+        let mut odd_mime = typical(id);
+        odd_mime.info.mime_type = Some("image/x-odd".into());
+        let mut wide = typical(id);
+        wide.info.width = Some(70000);
+        let one = |r: &Record| vec![r.clone()];
+        let sets = [
+            vec![],
+            one(&typical(id)),
+            one(&typical(&id.to_uppercase())),
+            one(&typical("A9993e364706816aba3e25717850c26c9cd0d89d")),
+            one(&typical("not-a-hash")),
+            one(&url(id, "https://a.example/1")),
+            one(&url(id, "https://a.example/2")),
+            one(&odd_mime),
+            one(&wide),
+            vec![typical(id), url(id, "https://a.example/1")],
+            vec![url(id, "https://a.example/1"), typical(id)],
+            vec![typical(id), typical(id), odd_mime.clone()],
+        ];
+        for stored in &sets {
+            let encoded = CompactRecords::new(stored);
+            for candidate in &sets {
+                assert_eq!(
+                    encoded.matches(candidate),
+                    encoded == CompactRecords::new(candidate),
+                    "{stored:?} / {candidate:?}"
+                );
+            }
+        }
     }
 
     #[test]

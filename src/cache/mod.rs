@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 
 use crate::lru::{Lookup, Lru, LruKey};
-use crate::model::Record;
+use crate::model::AsRecord;
 
 mod compact;
 pub use compact::{CompactRecord, CompactRecords};
@@ -205,38 +205,21 @@ impl<K: LruKey + Hash + Clone, V> MetadataCache<K, V> {
 
     /// Store `records` for `key` and say whether they differ from the cached
     /// ones. An unchanged entry keeps its view; a changed one loses it.
-    pub fn store(&mut self, key: &K, records: &[Record]) -> Stored {
-        let records = CompactRecords::new(records);
-        if let Some(entry) = self.entries.get(key) {
-            if entry.records == records {
-                return Stored::Unchanged;
-            }
-            entry.records = records;
-            self.views.remove(key);
-            return Stored::Changed;
-        }
-        let has_pep = self.pep_without_entry.remove(key).is_some();
-        let entry = Entry { records, has_pep };
-        if let Some((old_key, old)) = self.entries.insert(key.clone(), entry) {
-            self.evictions += 1;
-            self.evicted(old_key, old);
-        }
-        Stored::Changed
+    pub fn store<R: AsRecord>(&mut self, key: &K, records: &[R]) -> Stored {
+        self.put(key, records, false)
     }
 
     /// A PEP event for `key` (XEP-0084 §4.3): store it, remember that the JID
     /// uses PEP avatars, and make any request in flight for it stale.
-    pub fn pep_event(&mut self, key: &K, records: &[Record]) -> Stored {
+    pub fn pep_event<R: AsRecord>(&mut self, key: &K, records: &[R]) -> Stored {
         self.supersede_requests(key);
-        let stored = self.store(key, records);
-        self.mark_has_pep(key);
-        stored
+        self.put(key, records, true)
     }
 
     /// A XEP-0153 photo hash seen in a presence from `key`: stored only when
     /// the JID is not known to use PEP avatars (PEP wins over vCard). `None`
     /// when it was ignored for that reason.
-    pub fn vcard_event(&mut self, key: &K, records: &[Record]) -> Option<Stored> {
+    pub fn vcard_event<R: AsRecord>(&mut self, key: &K, records: &[R]) -> Option<Stored> {
         if self.has_pep(key) {
             return None;
         }
@@ -279,29 +262,36 @@ impl<K: LruKey + Hash + Clone, V> MetadataCache<K, V> {
     /// Finish a request: store its records unless an event arrived for `key`
     /// since it began or the entry was filled meanwhile, in which case the
     /// newer cached value wins (and `None` is returned). Every token must be
-    /// finished exactly once, also when the request failed (`records = None`).
-    pub fn finish_request(
+    /// finished exactly once: here, or by [`abort_request`](Self::abort_request).
+    pub fn finish_request<R: AsRecord>(
         &mut self,
         key: &K,
         token: RequestToken,
-        records: Option<&[Record]>,
+        records: &[R],
     ) -> Option<Stored> {
-        let current = match self.in_flight.get_mut(key) {
-            Some(slot) => {
-                let current = slot.0;
-                slot.1 -= 1;
-                if slot.1 == 0 {
-                    self.in_flight.remove(key);
-                }
-                current
-            }
-            None => return None,
-        };
-        let records = records?;
+        let current = self.end_request(key)?;
         if current != token.0 || self.entries.contains(key) {
             return None;
         }
         Some(self.store(key, records))
+    }
+
+    /// Finish a request for `key` that failed or was cancelled: nothing is
+    /// stored.
+    pub fn abort_request(&mut self, key: &K) {
+        self.end_request(key);
+    }
+
+    /// Count one request for `key` as done; the current generation of its
+    /// requests, if any was in flight.
+    fn end_request(&mut self, key: &K) -> Option<u64> {
+        let slot = self.in_flight.get_mut(key)?;
+        let current = slot.0;
+        slot.1 -= 1;
+        if slot.1 == 0 {
+            self.in_flight.remove(key);
+        }
+        Some(current)
     }
 
     /// Number of JIDs with a metadata request in flight.
@@ -328,6 +318,30 @@ impl<K: LruKey + Hash + Clone, V> MetadataCache<K, V> {
         }
     }
 
+    /// [`store`](Self::store), also marking the JID as a PEP user when
+    /// `pep`. Unchanged records are recognised without encoding them.
+    fn put<R: AsRecord>(&mut self, key: &K, records: &[R], pep: bool) -> Stored {
+        if let Some(entry) = self.entries.get(key) {
+            entry.has_pep |= pep;
+            if entry.records.matches(records) {
+                return Stored::Unchanged;
+            }
+            entry.records = CompactRecords::new(records);
+            self.views.remove(key);
+            return Stored::Changed;
+        }
+        let has_pep = self.pep_without_entry.remove(key).is_some() || pep;
+        let entry = Entry {
+            records: CompactRecords::new(records),
+            has_pep,
+        };
+        if let Some((old_key, old)) = self.entries.insert(key.clone(), entry) {
+            self.evictions += 1;
+            self.evicted(old_key, old);
+        }
+        Stored::Changed
+    }
+
     fn supersede_requests(&mut self, key: &K) {
         if let Some(slot) = self.in_flight.get_mut(key) {
             self.next_generation += 1;
@@ -339,7 +353,7 @@ impl<K: LruKey + Hash + Clone, V> MetadataCache<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AvatarInfo, SourceKind};
+    use crate::model::{AvatarInfo, Record, SourceKind};
 
     fn rec(id: &str) -> Record {
         Record {
@@ -369,7 +383,7 @@ mod tests {
         assert_eq!(c.lookup(&k).unwrap().view, Some(&7));
         assert_eq!(c.pep_event(&k, &[rec("2")]), Stored::Changed);
         assert_eq!(c.lookup(&k).unwrap().view, None);
-        assert_eq!(c.pep_event(&k, &[]), Stored::Changed);
+        assert_eq!(c.pep_event(&k, &[] as &[Record]), Stored::Changed);
     }
 
     #[test]
@@ -444,13 +458,13 @@ mod tests {
         c.forget(&k);
         c.pep_event(&k, &[rec("new")]);
         c.forget(&k); // even if the entry is gone again, the old result loses
-        assert_eq!(c.finish_request(&k, token, Some(&[rec("old")])), None);
+        assert_eq!(c.finish_request(&k, token, &[rec("old")]), None);
         assert!(!c.contains(&k));
         assert_eq!(c.requests_in_flight(), 0);
 
         let token = c.begin_request(&k);
         assert_eq!(
-            c.finish_request(&k, token, Some(&[rec("r")])),
+            c.finish_request(&k, token, &[rec("r")]),
             Some(Stored::Changed)
         );
         assert_eq!(c.lookup(&k).unwrap().records.to_records(), vec![rec("r")]);
@@ -460,11 +474,12 @@ mod tests {
     fn concurrent_requests_share_a_generation_and_failures_store_nothing() {
         let mut c = cache(10);
         let k = "a@x".to_string();
-        let t1 = c.begin_request(&k);
+        c.begin_request(&k);
         let t2 = c.begin_request(&k);
-        assert_eq!(c.finish_request(&k, t1, None), None);
+        c.abort_request(&k);
         assert_eq!(c.requests_in_flight(), 1);
-        assert_eq!(c.finish_request(&k, t2, Some(&[])), Some(Stored::Changed));
+        let none: &[Record] = &[];
+        assert_eq!(c.finish_request(&k, t2, none), Some(Stored::Changed));
         assert_eq!(c.requests_in_flight(), 0);
     }
 
@@ -476,7 +491,7 @@ mod tests {
         let t = c.begin_request(&k);
         c.clear();
         assert!(c.is_empty() && !c.has_pep(&k));
-        assert_eq!(c.finish_request(&k, t, Some(&[rec("1")])), None);
+        assert_eq!(c.finish_request(&k, t, &[rec("1")]), None);
     }
 
     #[test]

@@ -16,13 +16,12 @@ use super::image_store::ImageStore;
 use super::jid::{jid_key, jid_key_of, with_jid_ref, JidKey};
 use super::settings::{count_setting, seconds_setting, MAX_ENTRIES};
 use super::xso::Infos;
-use crate::cache::{CompactRecord, RequestToken, Stored};
+use crate::cache::{CompactRecord, CompactRecords, RequestToken, Stored};
 use crate::ids::sha1_hex;
 use crate::lru::Lookup;
-use crate::model::{Record, SourceKind};
+use crate::model::{AsRecord, Record, SourceKind};
 use crate::own_vcard::{Advertisement, RehashToken};
 use crate::session::{self as core, Presence, VCardAnswer};
-use crate::validate::raws;
 
 /// Per-connection avatar state of one `AvatarService`.
 #[pyclass(module = "aioxmpp_avatar._core")]
@@ -117,32 +116,32 @@ impl AvatarSession {
     }
 
     /// The descriptor list of `jid` for `records` that are not cached.
-    fn uncached_descriptors<'py>(
+    fn uncached_descriptors<'py, R: AsRecord>(
         &self,
         jid: &Bound<'py, PyAny>,
-        records: &[Record],
+        records: &[R],
     ) -> PyResult<Bound<'py, PyList>> {
-        let compact: Vec<_> = records.iter().map(CompactRecord::new).collect();
-        self.helpers.descriptors(jid, compact.iter())
+        self.helpers
+            .descriptors(jid, CompactRecords::new(records).iter())
     }
 
     /// Finish a request with `records` and answer `(changed, descriptors)`;
     /// a newer cached value wins over the request's result.
-    fn finish<'py>(
+    fn finish<'py, R: AsRecord>(
         &mut self,
         jid: &Bound<'py, PyAny>,
         token: u64,
-        records: Vec<Record>,
+        records: &[R],
     ) -> PyResult<(bool, Bound<'py, PyList>)> {
         let key = jid_key(jid)?;
         let outcome = self
             .session
             .cache
-            .finish_request(&key, RequestToken(token), Some(&records));
+            .finish_request(&key, RequestToken(token), records);
         let changed = outcome == Some(Stored::Changed);
         match self.cached_view(jid, &key, ViewFor::Event)? {
             Some(list) => Ok((changed, list)),
-            None => Ok((false, self.uncached_descriptors(jid, &records)?)),
+            None => Ok((false, self.uncached_descriptors(jid, records)?)),
         }
     }
 }
@@ -275,10 +274,8 @@ impl AvatarSession {
     }
 
     /// A request failed or was cancelled.
-    fn abort_request(&mut self, jid: &Bound<'_, PyAny>, token: u64) -> PyResult<()> {
-        self.session
-            .cache
-            .finish_request(&jid_key(jid)?, RequestToken(token), None);
+    fn abort_request(&mut self, jid: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.session.cache.abort_request(&jid_key(jid)?);
         Ok(())
     }
 
@@ -292,17 +289,16 @@ impl AvatarSession {
         items: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Option<(bool, Bound<'py, PyList>)>> {
         let key = jid_key(jid)?;
-        let records = match items {
-            Some(items) => {
-                let infos = Infos::read_all(items)?
-                    .map(|i| i.extract())
-                    .unwrap_or_default();
-                self.session.pep_answer(&key, &raws(&infos))
+        let Some(items) = items else {
+            if self.session.needs_vcard_fallback(&key) {
+                return Ok(None);
             }
-            None if self.session.needs_vcard_fallback(&key) => return Ok(None),
-            None => Vec::new(),
+            return self.finish(jid, token, &[] as &[Record]).map(Some);
         };
-        self.finish(jid, token, records).map(Some)
+        let infos = Infos::read_all(items)?;
+        let raws = infos.as_ref().map(Infos::raws).unwrap_or_default();
+        let records = self.session.pep_answer(&key, &raws);
+        self.finish(jid, token, &records).map(Some)
     }
 
     /// The vCard answer to a request (XEP-0153 §3.2): the photo (or None)
@@ -370,8 +366,7 @@ impl AvatarSession {
             return Ok(None);
         };
         let key = jid_key(jid)?;
-        let received = infos.extract();
-        match self.session.pep_notification(&key, &raws(&received)) {
+        match self.session.pep_notification(&key, &infos.raws()) {
             (Stored::Unchanged, _) => Ok(None),
             // Kept as the entry's view: a lookup that follows returns the
             // list the listeners got, as aioxmpp's does.

@@ -4,7 +4,7 @@
 //! aioxmpp has already parsed the stanza; these functions only read what it
 //! parsed, as cheaply as possible, and never decide what is valid. Reading
 //! happens in two steps: [`Infos::read`] collects the Python values and
-//! [`Infos::extract`] converts them for validation. A repeated notification
+//! [`Infos::raws`] lends them to validation. A repeated notification
 //! is recognised by comparing the validated records exactly, never by a
 //! hash of peer-chosen strings.
 
@@ -14,7 +14,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
 
 use super::jid::utf8;
-use crate::validate::{RawInt, ReceivedInfo};
+use crate::validate::{RawInfo, RawInt};
 
 /// aioxmpp's avatar and pubsub item XSO classes and the descriptors that
 /// key their parsed contents: `Info`'s six fields in the order id, type,
@@ -75,7 +75,7 @@ impl<'py> InfoValues<'py> {
         let mut values: [Option<Bound<'py, PyAny>>; 6] = Default::default();
         if info.get_type().is(classes.info.bind(py)) {
             let contents = info.getattr(intern!(py, "_xso_contents"))?;
-            let contents = contents.cast::<PyDict>()?;
+            let contents = as_dict(&contents)?;
             for (slot, field) in values.iter_mut().zip(&classes.info_fields) {
                 *slot = contents.get_item(field)?;
             }
@@ -105,11 +105,8 @@ impl<'py> Infos<'py> {
         // XSO's parsed contents; absent means no <info/> at all.
         let contents = payload.getattr(intern!(py, "_xso_contents"))?;
         let mut infos = Vec::new();
-        if let Some(by_type) = contents
-            .cast::<PyDict>()?
-            .get_item(&classes.metadata_info)?
-        {
-            for group in by_type.cast::<PyDict>()?.values().iter() {
+        if let Some(by_type) = as_dict(&contents)?.get_item(&classes.metadata_info)? {
+            for (_, group) in as_dict(&by_type)?.iter() {
                 for info in group.try_iter()? {
                     infos.push(InfoValues::read(&info?, classes)?);
                 }
@@ -133,12 +130,13 @@ impl<'py> Infos<'py> {
         Ok(found)
     }
 
-    /// Convert the values for validation.
-    pub fn extract(&self) -> Vec<ReceivedInfo> {
+    /// The values as validation takes them, borrowed from the Python
+    /// objects (no copy of any string).
+    pub fn raws(&self) -> Vec<RawInfo<'_>> {
         self.0
             .iter()
             .map(
-                |InfoValues([id, mime_type, nbytes, width, height, url])| ReceivedInfo {
+                |InfoValues([id, mime_type, nbytes, width, height, url])| RawInfo {
                     id: text(id),
                     mime_type: text(mime_type),
                     nbytes: int(nbytes),
@@ -164,18 +162,32 @@ fn payload_of<'py>(
     for (known, field) in &classes.items {
         if class.is(known.bind(py)) {
             let contents = item.getattr(intern!(py, "_xso_contents"))?;
-            return contents.cast::<PyDict>()?.get_item(field);
+            return as_dict(&contents)?.get_item(field);
         }
     }
     item.getattr(intern!(py, "registered_payload")).map(Some)
 }
 
-/// A string field; anything else counts as absent.
-fn text(value: &Option<Bound<'_, PyAny>>) -> Option<String> {
+/// A string field, borrowed; anything else counts as absent.
+fn text<'a>(value: &'a Option<Bound<'_, PyAny>>) -> Option<&'a str> {
     // A cast, not `extract`: a failed extract builds a Python exception,
     // which would cost more than the whole entry for every absent `url`.
-    let text = value.as_ref()?.cast::<PyString>().ok()?;
-    utf8(text.as_borrowed()).ok().map(str::to_owned)
+    let value = value.as_ref()?;
+    let text = match value.cast_exact::<PyString>() {
+        Ok(text) => text,
+        Err(_) => value.cast::<PyString>().ok()?,
+    };
+    utf8(text.as_borrowed()).ok()
+}
+
+/// An XSO's parsed contents (or a part of them) as a dict. aioxmpp's are
+/// plain dicts: the exact type is checked first, which under the stable
+/// ABI costs no call into the interpreter.
+fn as_dict<'a, 'py>(value: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyDict>> {
+    match value.cast_exact::<PyDict>() {
+        Ok(dict) => Ok(dict),
+        Err(_) => Ok(value.cast::<PyDict>()?),
+    }
 }
 
 /// An integer field, keeping "absent" and "not an integer" apart.
