@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Run every check and test on a fresh machine: installs what is needed
-# (dev/setup.sh), then Rust format/lint/unit tests, a short fuzzing run
-# of every target (when nightly and cargo-fuzz are there), ruff, mypy
-# --strict, the type stubs' agreement with the built module, the Sphinx
-# documentation (docs/, warnings as errors), pytest (unit tests, then
-# integration tests against throwaway Prosody and ejabberd servers on
-# 127.0.0.1), the release wheel and sdist built and checked once
-# (dev/build-wheels.sh: auditwheel, a fresh virtualenv, a smoke test), and
-# the unit tests again on every other Python 3.9-3.13 found, against that
-# wheel.
+# (dev/setup.sh), then Rust format/lint/unit tests, a compile check of the
+# fuzz targets and a short fuzzing run of every target (when nightly and
+# cargo-fuzz are there), ruff, mypy --strict, the type stubs' agreement
+# with the built module, the Sphinx documentation (docs/, warnings as
+# errors), pytest (unit tests, then integration tests against throwaway
+# Prosody and ejabberd servers on 127.0.0.1), the release wheel and sdist
+# built and checked once (dev/build-wheels.sh: auditwheel, a fresh
+# virtualenv, a smoke test), and the unit tests again on every other
+# Python 3.9-3.13 found, against that wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash dev/setup.sh
@@ -20,6 +20,8 @@ echo "== cargo clippy"
 cargo clippy --all-targets -q -- -D warnings
 echo "== cargo test"
 cargo test -q
+echo "== fuzz targets compile (cargo check: they build on stable, so they cannot rot where cargo-fuzz is missing)"
+cargo check -q --manifest-path fuzz/Cargo.toml --bins
 echo "== cargo fuzz (dev/fuzz.sh: 6 s per target; skipped without nightly and cargo-fuzz)"
 bash dev/fuzz.sh --if-available 6
 echo "== ruff"
