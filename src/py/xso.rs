@@ -11,7 +11,7 @@
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyDict, PyList, PyString};
 
 use super::jid::utf8;
 use crate::validate::{RawInfo, RawInt};
@@ -107,8 +107,19 @@ impl<'py> Infos<'py> {
         let mut infos = Vec::new();
         if let Some(by_type) = as_dict(&contents)?.get_item(&classes.metadata_info)? {
             for (_, group) in as_dict(&by_type)?.iter() {
-                for info in group.try_iter()? {
-                    infos.push(InfoValues::read(&info?, classes)?);
+                // aioxmpp's groups are lists (XSOList): indexed, without
+                // an iterator object per group.
+                match group.cast::<PyList>() {
+                    Ok(list) => {
+                        for info in list.iter() {
+                            infos.push(InfoValues::read(&info, classes)?);
+                        }
+                    }
+                    Err(_) => {
+                        for info in group.try_iter()? {
+                            infos.push(InfoValues::read(&info?, classes)?);
+                        }
+                    }
                 }
             }
         }
