@@ -234,7 +234,7 @@ class AvatarService(service.Service):  # type: ignore[misc]  # aioxmpp is untype
 
     @property
     def max_concurrent_requests(self) -> int:
-        """Most avatar IQs outstanding at once (default 32)."""
+        """Most avatar IQs outstanding at once (default 128)."""
         return self._session.max_concurrent_requests
 
     @max_concurrent_requests.setter

@@ -95,6 +95,7 @@ async def test_a_silent_peer_times_out_and_frees_its_slot(env):
 
 
 async def test_silent_peers_of_one_domain_leave_slots_for_other_domains(env):
+    env.service.max_concurrent_requests = 32
     silent = [aioxmpp.JID(f"p{i}", SILENT_DOMAIN, None) for i in range(40)]
 
     async def get_items(jid, node, *, max_items=None):
