@@ -182,7 +182,7 @@ mod tests {
     fn accepts_a_complete_entry_and_keeps_the_id_as_sent() {
         let info = validate_info(&raw()).unwrap();
         assert_eq!(info.id, ID);
-        assert_eq!(info.mime_type.as_deref(), Some("image/png"));
+        assert_eq!(info.mime_type, Some("image/png"));
         assert_eq!(info.nbytes, Some(1234));
         assert_eq!((info.width, info.height), (Some(64), Some(32)));
         assert_eq!(info.url, None);
@@ -272,7 +272,7 @@ mod tests {
             ..raw()
         };
         assert_eq!(
-            validate_info(&r).unwrap().url.as_deref(),
+            validate_info(&r).unwrap().url,
             Some("https://example.org/a.png")
         );
         let r = RawInfo {
@@ -317,7 +317,7 @@ mod tests {
         let (ok, dropped) = validate_infos(&entries, 16, |i| i);
         assert_eq!(ok.len(), 2);
         assert_eq!(dropped, 2);
-        assert_eq!(ok[1].mime_type.as_deref(), Some("image/gif"));
+        assert_eq!(ok[1].mime_type, Some("image/gif"));
 
         let many = vec![raw(); 100];
         let (ok, dropped) = validate_infos(&many, 8, |i| i);
