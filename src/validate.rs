@@ -28,8 +28,10 @@ pub struct RawInfo<'a> {
     pub url: Option<&'a str>,
 }
 
-/// A received `<info/>` entry with its text owned (what a binding reads
-/// off the wire before validating); [`ReceivedInfo::raw`] borrows it.
+/// A received `<info/>` entry with its text owned, for callers that build
+/// entries rather than borrow them from parsed XML (the fuzz targets; the
+/// Python binding lends [`RawInfo`]s straight from aioxmpp's strings);
+/// [`ReceivedInfo::raw`] borrows it.
 #[derive(Clone, Debug, Default)]
 pub struct ReceivedInfo {
     pub id: Option<String>,
