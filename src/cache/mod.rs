@@ -2,7 +2,7 @@
 //! is, change detection, and the memory of which JIDs use PEP avatars.
 //!
 //! Keys are whatever the binding uses to name a JID (a string here); values
-//! are lists of [`Record`]s. A binding may attach a ready-made "view" (the
+//! are lists of [`Record`](crate::model::Record)s. A binding may attach a ready-made "view" (the
 //! list of descriptor objects handed to users) to an entry so that repeated
 //! lookups return the same object without rebuilding it.
 
@@ -179,7 +179,7 @@ impl<K: LruKey + Hash + Clone, V> MetadataCache<K, V> {
 
     /// Attach `view`, just built for a lookup that found none or for an
     /// event, to `key`'s entry (if cached and views are worth keeping, see
-    /// [`ViewAdmission`]). Only the [`KEPT_VIEWS`] most recently viewed
+    /// `ViewAdmission`). Only the [`KEPT_VIEWS`] most recently viewed
     /// entries keep theirs. Returns whether it was kept.
     pub fn keep_view<Q: Lookup<K> + ?Sized>(&mut self, key: &Q, view: V) -> bool {
         self.admission.record(false);
