@@ -2,9 +2,10 @@
 //! is, change detection, and the memory of which JIDs use PEP avatars.
 //!
 //! Keys are whatever the binding uses to name a JID (a string here); values
-//! are lists of [`Record`](crate::model::Record)s. A binding may attach a ready-made "view" (the
-//! list of descriptor objects handed to users) to an entry so that repeated
-//! lookups return the same object without rebuilding it.
+//! are lists of records ([`Record`](crate::model::Record)), stored compactly.
+//! A binding may attach a ready-made "view" (the list of descriptor objects
+//! handed to users) to an entry so that repeated lookups return the same
+//! object without rebuilding it.
 
 use std::collections::HashMap;
 use std::hash::Hash;
